@@ -1,0 +1,56 @@
+"""Shared fixtures: the bundled sample models and a private workspace per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_models"
+
+
+def manifest() -> list[dict]:
+    return json.loads((SAMPLES / "manifest.json").read_text())["models"]
+
+
+def sample(name: str) -> Path:
+    return SAMPLES / name
+
+
+@pytest.fixture
+def workspace(tmp_path: Path):
+    from workbench.workspace import Workspace
+
+    return Workspace(tmp_path / "workspace")
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing a test does may land in the developer's real cache folder.
+    monkeypatch.setenv("TRT_WORKBENCH_HOME", str(tmp_path / "home"))
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """Run the real console entry point in a fresh interpreter."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=full_env,
+        timeout=timeout,
+    )
+
+
+def files_under(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []

@@ -1,0 +1,130 @@
+"""The bundled sample models: deterministic, small, realistic, and described by the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from conftest import SAMPLES, manifest, sample
+from onnx import numpy_helper
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_generator_reproduces_the_committed_files(tmp_path: Path) -> None:
+    out = tmp_path / "regenerated"
+    subprocess.run(
+        [sys.executable, str(SAMPLES / "generate.py"), "--out", str(out)], check=True, capture_output=True
+    )
+    committed = sorted(
+        p.relative_to(SAMPLES) for p in SAMPLES.rglob("*") if p.is_file() and p.suffix != ".py"
+    )
+    regenerated = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert committed == regenerated
+    for rel in committed:
+        assert _sha(SAMPLES / rel) == _sha(out / rel), f"{rel} differs from what generate.py makes"
+
+
+def test_manifest_lists_every_model_and_fits_the_budget() -> None:
+    entries = manifest()
+    listed = {e["file"] for e in entries}
+    on_disk = {str(p.relative_to(SAMPLES)) for p in SAMPLES.rglob("*.onnx")}
+    assert listed == on_disk
+    total = sum(p.stat().st_size for p in SAMPLES.rglob("*") if p.is_file())
+    assert total < 10 * 2**20
+    for entry in entries:
+        assert entry["kind"] in ("working", "broken")
+        assert entry["title"] and entry["description"] and entry["tensorrt"]
+        if entry["kind"] == "broken":
+            assert entry["fixes"], f"{entry['file']} must name the fix that repairs it"
+    kinds = {e["kind"] for e in entries}
+    assert kinds == {"working", "broken"}
+
+
+def _random_feeds(session: ort.InferenceSession, batch: int = 2) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for inp in session.get_inputs():
+        shape = [d if isinstance(d, int) else batch if i == 0 else 16 for i, d in enumerate(inp.shape)]
+        feeds[inp.name] = rng.normal(size=shape).astype(np.float32)
+    return feeds
+
+
+@pytest.mark.parametrize("name", [e["file"] for e in manifest() if e["kind"] == "working"])
+def test_working_models_run_in_onnxruntime(name: str) -> None:
+    session = ort.InferenceSession(str(sample(name)), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, _random_feeds(session))
+    for out in outputs:
+        assert np.isfinite(out).all()
+        assert out.std() > 0.05
+
+
+def test_cnn_logits_are_realistic_and_fp16_safe() -> None:
+    session = ort.InferenceSession(str(sample("resnet_cnn.onnx")), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(123)
+    (logits,) = session.run(None, {"input": rng.normal(size=(4, 3, 224, 224)).astype(np.float32)})
+    assert logits.shape == (4, 1000)
+    # Far from FP16 underflow (6e-8) and overflow (65504), with a spread a classifier has.
+    assert 1.0 < logits.std() < 10.0
+    assert np.abs(logits).max() < 100.0
+    assert np.median(np.abs(logits)) > 1e-2
+    # Different images give different top-1 classes: the net is not collapsed.
+    assert len(set(logits.argmax(axis=1))) > 1
+
+
+def test_no_all_constant_weights() -> None:
+    model = onnx.load(str(sample("resnet_cnn.onnx")))
+    for init in model.graph.initializer:
+        array = numpy_helper.to_array(init)
+        if array.size > 1 and init.name.endswith("weight"):
+            assert array.std() > 0, init.name
+    bn_vars = [numpy_helper.to_array(t) for t in model.graph.initializer if t.name.endswith("running_var")]
+    assert bn_vars and all((v != 1.0).any() for v in bn_vars), (
+        "BatchNorm statistics must be measured, not defaults"
+    )
+
+
+@pytest.mark.parametrize("name", [e["file"] for e in manifest() if e["kind"] == "broken"])
+def test_broken_models_still_mean_something_to_onnxruntime(name: str) -> None:
+    # The broken models are valid ONNX that ONNX Runtime runs: the fixes can be checked
+    # for meaning against them. (The shared-dim model only runs at its real 32x48 size.)
+    session = ort.InferenceSession(str(sample(name)), providers=["CPUExecutionProvider"])
+    feeds = {}
+    rng = np.random.default_rng(1)
+    for inp in session.get_inputs():
+        if inp.type == "tensor(uint8)":
+            feeds[inp.name] = rng.integers(0, 256, size=inp.shape, dtype=np.uint8)
+            continue
+        shape = inp.shape or [1, 3, 64, 64]
+        if name == "broken_shared_dim_names.onnx":
+            shape = [1, 3, 32, 48]
+        shape = [d if isinstance(d, int) else 2 for d in shape]
+        feeds[inp.name] = rng.normal(size=shape).astype(np.float32)
+    outputs = session.run(None, feeds)
+    assert all(np.isfinite(o).all() for o in outputs)
+
+
+@pytest.mark.rtx
+@pytest.mark.parametrize("entry", manifest(), ids=lambda e: e["file"])
+def test_manifest_parse_claims_hold_for_tensorrt_rtx(entry: dict) -> None:
+    trt = pytest.importorskip(
+        "tensorrt_rtx", reason="TensorRT-RTX is not installed (pip install 'trt-workbench[rtx]')"
+    )
+    logger = trt.Logger(trt.Logger.INTERNAL_ERROR)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    ok = parser.parse_from_file(str(sample(entry["file"])))
+    assert ok == entry["expect"]["parse"]
+    if not ok:
+        errors = [parser.get_error(i) for i in range(parser.num_errors)]
+        assert errors[0].node_name() == entry["expect"]["error_node"]
+        assert any(entry["expect"]["error_contains"] in e.desc() for e in errors)

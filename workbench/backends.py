@@ -1,0 +1,127 @@
+"""The one place that knows which TensorRT is here: full TensorRT, TensorRT-RTX, or none.
+
+Full TensorRT (module ``tensorrt``, 10.x or 11.x) needs an NVIDIA GPU to build and run.
+TensorRT-RTX (module ``tensorrt_rtx``) has the same API shape, parses ONNX and builds
+engines ahead of time on a CPU-only machine for a chosen compute capability, and is
+strongly typed, as TensorRT 11 is. Everything else in the workbench asks this module
+which backend to use and what it can do, and never imports either module by itself.
+
+Importing is lazy: nothing here imports TensorRT until a function is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Literal
+
+from workbench.errors import BackendUnavailableError
+from workbench.serialize import JsonRecord
+
+BackendName = Literal["tensorrt", "tensorrt-rtx"]
+BACKEND_NAMES: tuple[BackendName, ...] = ("tensorrt", "tensorrt-rtx")
+_MODULES: dict[str, str] = {"tensorrt": "tensorrt", "tensorrt-rtx": "tensorrt_rtx"}
+
+
+@dataclass
+class BackendInfo(JsonRecord):
+    """Which TensorRT produced a result; recorded with every parse, build and timing."""
+
+    name: str
+    version: str
+
+    @property
+    def major(self) -> int:
+        try:
+            return int(self.version.split(".")[0])
+        except ValueError:
+            return 0
+
+    @property
+    def strongly_typed_only(self) -> bool:
+        """TensorRT 11 and TensorRT-RTX take precision from the ONNX graph, not from builder flags."""
+        return self.name == "tensorrt-rtx" or self.major >= 11
+
+
+def _real_module(module_name: str) -> ModuleType | None:
+    """Import a TensorRT module, or None when it is absent or only a stub.
+
+    ``tensorrt-stubs`` installs a bare ``tensorrt/`` folder of ``.pyi`` files, which
+    Python imports as an empty namespace package: only a module with a ``Builder`` is real.
+    """
+    if importlib.util.find_spec(module_name) is None:
+        return None
+    try:
+        module = importlib.import_module(module_name)
+    except Exception:
+        return None
+    if not hasattr(module, "Builder") or not hasattr(module, "__version__"):
+        return None
+    return module
+
+
+def installed_backends() -> list[BackendInfo]:
+    """Every TensorRT backend that imports here, full TensorRT first."""
+    found = []
+    for name in BACKEND_NAMES:
+        module = _real_module(_MODULES[name])
+        if module is not None:
+            found.append(BackendInfo(name=name, version=str(module.__version__)))
+    return found
+
+
+def resolve_backend(requested: str = "auto") -> BackendInfo:
+    """Pick a backend: ``auto`` prefers full TensorRT, else TensorRT-RTX.
+
+    Raises:
+        BackendUnavailableError: the requested backend (or any, for ``auto``) is missing.
+    """
+    if requested not in ("auto", *BACKEND_NAMES):
+        raise BackendUnavailableError(
+            f"Unknown backend {requested!r}: choose auto, tensorrt or tensorrt-rtx."
+        )
+    available = installed_backends()
+    if requested == "auto":
+        if not available:
+            raise BackendUnavailableError(
+                "No TensorRT is installed: install TensorRT-RTX (pip install 'trt-workbench[rtx]'), "
+                "which parses and builds on a CPU, or TensorRT on a GPU machine."
+            )
+        return available[0]
+    for info in available:
+        if info.name == requested:
+            return info
+    hint = (
+        "pip install 'trt-workbench[rtx]'"
+        if requested == "tensorrt-rtx"
+        else "pip install 'trt-workbench[tensorrt]' on a machine with an NVIDIA GPU"
+    )
+    raise BackendUnavailableError(f"{requested} is not installed here ({hint}).")
+
+
+def import_backend(info: BackendInfo) -> ModuleType:
+    """The backend's Python module (``tensorrt`` or ``tensorrt_rtx``)."""
+    module = _real_module(_MODULES[info.name])
+    if module is None:
+        raise BackendUnavailableError(f"{info.name} is not installed here.")
+    return module
+
+
+def prepare_polygraphy(info: BackendInfo) -> None:
+    """Point Polygraphy at the chosen backend; must run before Polygraphy's TensorRT modules load.
+
+    Polygraphy drives TensorRT-RTX when ``POLYGRAPHY_USE_TENSORRT_RTX=1`` is set; a few of
+    its helpers import ``tensorrt`` by name, so for RTX that name is aliased as well.
+    """
+    if info.name == "tensorrt-rtx":
+        os.environ["POLYGRAPHY_USE_TENSORRT_RTX"] = "1"
+        module = import_backend(info)
+        current = sys.modules.get("tensorrt")
+        if current is None or not hasattr(current, "Builder"):
+            sys.modules["tensorrt"] = module
+    else:
+        os.environ.pop("POLYGRAPHY_USE_TENSORRT_RTX", None)

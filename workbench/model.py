@@ -1,0 +1,433 @@
+"""Model intake: load an ONNX model from a path, an upload or a zip, check it, hash it.
+
+A :class:`LoadedModel` always lives on disk (TensorRT's parser reads it with
+``parse_from_file`` so external data resolves beside it) and keeps the ONNX graph in
+memory *without* its external tensor data: the summary, the checks and the diagnosis
+need only shapes and dtypes, so a multi-gigabyte model costs what its graph costs.
+
+Every problem with the input raises a :class:`~workbench.errors.ModelLoadError` whose
+message is one sentence; nothing is written for an input that fails to load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import stat
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import onnx
+from google.protobuf.message import DecodeError
+
+from workbench.errors import ExternalDataError, ModelLoadError
+from workbench.workspace import Workspace
+
+#: Protobuf cannot serialise or parse a single message above 2 GiB.
+PROTOBUF_LIMIT_BYTES = 2**31 - 1
+_ZIP_MAGIC = b"PK\x03\x04"
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass
+class LoadedModel:
+    """An ONNX model on disk, parsed without its external tensor data."""
+
+    path: Path
+    proto: onnx.ModelProto
+    content_hash: str
+    #: Bytes on disk: the model file plus its external data files.
+    total_bytes: int
+    #: External data files, relative to the model's folder.
+    external_data_files: list[str] = field(default_factory=list)
+    checker_error: str | None = None
+    shape_inference_error: str | None = None
+    #: The graph after ONNX shape inference (partial when inference failed).
+    inferred: onnx.ModelProto | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def has_external_data(self) -> bool:
+        return bool(self.external_data_files)
+
+    def load_full(self) -> onnx.ModelProto:
+        """The model with its external data loaded (for fixes and ONNX Runtime)."""
+        return onnx.load(str(self.path), load_external_data=True)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_model(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    name: str | None = None,
+    workspace: Workspace | None = None,
+) -> LoadedModel:
+    """Load a model from a path (``.onnx`` or ``.zip``) or from uploaded bytes.
+
+    Args:
+        source: a path to an ``.onnx`` file or a ``.zip`` holding one with its external
+            data, or the bytes of either (an upload).
+        name: the upload's file name, used for bytes.
+        workspace: where uploads and unpacked zips are stored (default workspace if None).
+
+    Raises:
+        ModelLoadError: the input is not a loadable ONNX model; the message says why.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if data[:4] == _ZIP_MAGIC:
+            return load_model_zip(data, name=name, workspace=workspace)
+        return load_model_bytes(data, name=name or "model.onnx", workspace=workspace)
+    path = Path(source)
+    if path.suffix.lower() == ".zip" or (path.is_file() and _starts_with(path, _ZIP_MAGIC)):
+        return load_model_zip(path, workspace=workspace)
+    return load_model_path(path)
+
+
+def load_model_path(path: str | os.PathLike[str]) -> LoadedModel:
+    """Load an ONNX file in place; its external data must sit in its folder."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"{path} does not exist.")
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is not a file.")
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelLoadError(f"{path.name} is empty (0 bytes), so it holds no ONNX model.")
+    proto = _parse_model_file(path)
+    external = check_external_data(proto, path.parent, model_name=path.name)
+    total = size + sum((path.parent / f).stat().st_size for f in external)
+    content_hash = hash_files(path, [path.parent / f for f in external])
+    checker_error = _run_checker(path, proto)
+    inferred, inference_error = _infer_shapes(proto)
+    return LoadedModel(
+        path=path.resolve(),
+        proto=proto,
+        content_hash=content_hash,
+        total_bytes=total,
+        external_data_files=external,
+        checker_error=checker_error,
+        shape_inference_error=inference_error,
+        inferred=inferred,
+    )
+
+
+def load_model_bytes(
+    data: bytes, *, name: str = "model.onnx", workspace: Workspace | None = None
+) -> LoadedModel:
+    """Store an uploaded ``.onnx`` in the workspace (by content hash) and load it."""
+    if not data:
+        raise ModelLoadError(f"{name} is empty (0 bytes), so it holds no ONNX model.")
+    if len(data) > PROTOBUF_LIMIT_BYTES:
+        raise ModelLoadError(
+            f"{name} is larger than 2 GiB, which a single ONNX file cannot be: load it from a "
+            "server-side path with its weights as external data instead."
+        )
+    safe_name = _safe_file_name(name)
+    # Parse before writing anything, so a bad upload leaves no trace.
+    proto = _parse_model_bytes(data, safe_name)
+    refs = list(_external_data_refs(proto))
+    if refs:
+        raise ExternalDataError(
+            f"{safe_name} keeps its weights in external data ({refs[0][1]}), which an upload of "
+            "the .onnx file alone does not include: upload a .zip of the model's folder instead."
+        )
+    workspace = workspace or Workspace.default()
+    with workspace.staging_dir() as staging:
+        staged = staging / safe_name
+        staged.write_bytes(data)
+        loaded = load_model_path(staged)
+        return _move_into_workspace(loaded, staging, workspace)
+
+
+def load_model_zip(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    name: str | None = None,
+    workspace: Workspace | None = None,
+) -> LoadedModel:
+    """Unpack a zip holding one ``.onnx`` model and its external data, then load it.
+
+    Members with absolute paths, ``..`` components or symlinks are refused before
+    anything is unpacked.
+    """
+    label = name or (Path(source).name if not isinstance(source, bytes) else "upload.zip")
+    if isinstance(source, bytes):
+        if not source:
+            raise ModelLoadError(f"{label} is empty (0 bytes).")
+        handle: io.BytesIO | Path = io.BytesIO(source)
+    else:
+        handle = Path(source)
+        if not handle.is_file():
+            raise ModelLoadError(f"{handle} does not exist.")
+    try:
+        archive = zipfile.ZipFile(handle)
+    except zipfile.BadZipFile as exc:
+        raise ModelLoadError(f"{label} is not a valid zip archive (it may be truncated or corrupt).") from exc
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir() and not _is_junk(m.filename)]
+        for member in members:
+            _check_zip_member(member, label)
+        try:
+            bad = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            raise ModelLoadError(f"{label} is a corrupt zip archive: {exc}.") from exc
+        if bad is not None:
+            raise ModelLoadError(f"{label} is a corrupt zip archive: member {bad} fails its CRC check.")
+        model_member = _pick_model_member(members, label)
+        workspace = workspace or Workspace.default()
+        with workspace.staging_dir() as staging:
+            for member in members:
+                target = staging / member.filename
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            loaded = load_model_path(staging / model_member)
+            return _move_into_workspace(loaded, staging, workspace)
+
+
+def _move_into_workspace(loaded: LoadedModel, staging: Path, workspace: Workspace) -> LoadedModel:
+    """Move a staged model folder to its content-addressed home (reusing an identical one)."""
+    target_dir = workspace.model_dir(loaded.content_hash)
+    relative = loaded.path.relative_to(staging.resolve())
+    if not (target_dir / relative).is_file():
+        target_dir.parent.mkdir(parents=True, exist_ok=True)
+        if target_dir.exists():
+            shutil.rmtree(target_dir)
+        shutil.move(str(staging), str(target_dir))
+        staging.mkdir()  # the staging context removes it again
+    loaded.path = (target_dir / relative).resolve()
+    return loaded
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _parse_model_file(path: Path) -> onnx.ModelProto:
+    if path.stat().st_size > PROTOBUF_LIMIT_BYTES:
+        raise ModelLoadError(
+            f"{path.name} is larger than 2 GiB in one file, which protobuf cannot parse: "
+            "save the weights as external data (onnx.save(..., save_as_external_data=True))."
+        )
+    return _parse_model_bytes(path.read_bytes(), path.name)
+
+
+def _parse_model_bytes(data: bytes, label: str) -> onnx.ModelProto:
+    if data[:4] == _ZIP_MAGIC:
+        raise ModelLoadError(f"{label} is a zip archive, not an ONNX file: load it as a .zip.")
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise ModelLoadError(_undecodable_message(data, label), detail=str(exc)) from exc
+    if not proto.HasField("graph") or proto.ir_version <= 0:
+        raise ModelLoadError(_undecodable_message(data, label, parsed=True))
+    if not proto.opset_import and proto.ir_version >= 3:
+        raise ModelLoadError(f"{label} has no opset imports, so it is not a complete ONNX model.")
+    return proto
+
+
+def _undecodable_message(data: bytes, label: str, parsed: bool = False) -> str:
+    # A serialised ModelProto starts with field 1 (ir_version, varint: tag 0x08) followed
+    # by a small version number; a file that starts that way and fails is most likely
+    # truncated rather than something else entirely.
+    looks_like_onnx = len(data) >= 2 and data[0] == 0x08 and 0 < data[1] < 32
+    if looks_like_onnx:
+        return (
+            f"{label} starts like an ONNX model but is truncated or corrupt "
+            f"({len(data):,} bytes could not be read as a complete model)."
+        )
+    if parsed:
+        return f"{label} is not an ONNX model: it has no graph."
+    return f"{label} is not an ONNX model: its contents are not an ONNX protobuf."
+
+
+def _run_checker(path: Path, proto: onnx.ModelProto) -> str | None:
+    try:
+        # By path, so external data is checked where it lies and >2 GB models work.
+        onnx.checker.check_model(str(path), full_check=False)
+    except (onnx.checker.ValidationError, onnx.onnx_cpp2py_export.checker.ValidationError) as exc:  # type: ignore[attr-defined]
+        return _first_line(str(exc))
+    except Exception as exc:
+        return _first_line(f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def _infer_shapes(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
+        return inferred, None
+    except Exception as exc:
+        error = _first_line(str(exc))
+    try:
+        return onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True), error
+    except Exception:
+        return proto, error
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else text
+
+
+# ----------------------------------------------------------------------------- external data
+
+
+def iter_all_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Initializers and tensor attributes of a graph and all its subgraphs."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from iter_all_tensors(attr.g)
+            for sub in attr.graphs:
+                yield from iter_all_tensors(sub)
+
+
+def _external_data_refs(proto: onnx.ModelProto) -> Iterator[tuple[onnx.TensorProto, str, int, int]]:
+    for tensor in iter_all_tensors(proto.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        yield (
+            tensor,
+            info.get("location", ""),
+            int(info.get("offset", 0) or 0),
+            int(info.get("length", -1) or -1),
+        )
+
+
+def check_external_data(proto: onnx.ModelProto, folder: Path, *, model_name: str = "model") -> list[str]:
+    """Validate every external-data reference and return the files used (relative).
+
+    A location must be relative, stay inside ``folder`` (no ``..``, no symlink out),
+    exist, and be long enough for the offset and length it is read at.
+    """
+    root = folder.resolve()
+    files: dict[str, int] = {}
+    for tensor, location, offset, length in _external_data_refs(proto):
+        where = f"tensor {tensor.name!r} of {model_name}"
+        if not location:
+            raise ExternalDataError(f"{where} is marked as external data but names no file.")
+        if (
+            PurePosixPath(location).is_absolute()
+            or PureWindowsPath(location).is_absolute()
+            or PureWindowsPath(location).drive
+        ):
+            raise ExternalDataError(
+                f"{where} points at an absolute external-data location ({location}); "
+                "external data must sit in the model's folder."
+            )
+        parts = PurePosixPath(location.replace("\\", "/")).parts
+        if ".." in parts:
+            raise ExternalDataError(
+                f"{where} points outside the model's folder ({location}); external data must sit in the model's folder."
+            )
+        target = (root / location).resolve()
+        if root != target and root not in target.parents:
+            raise ExternalDataError(
+                f"{where} resolves outside the model's folder ({location} -> {target}); "
+                "external data must sit in the model's folder."
+            )
+        if not target.is_file():
+            raise ExternalDataError(
+                f"{where} needs the external data file {location}, which is missing from {folder}."
+            )
+        size = files.get(location)
+        if size is None:
+            size = target.stat().st_size
+            files[location] = size
+        if length >= 0 and offset + length > size:
+            raise ExternalDataError(
+                f"{where} reads bytes {offset:,}..{offset + length:,} of {location}, "
+                f"which has only {size:,} bytes (the data file is truncated)."
+            )
+    return sorted(files)
+
+
+# ----------------------------------------------------------------------------- hashing
+
+
+def hash_files(model_path: Path, external_files: list[Path]) -> str:
+    """SHA-256 over the model file and its external data (names included), in a fixed order."""
+    digest = hashlib.sha256()
+    _hash_file_into(digest, model_path)
+    for ext in sorted(external_files, key=lambda p: p.name):
+        digest.update(b"\0external:" + ext.name.encode() + b"\0")
+        _hash_file_into(digest, ext)
+    return digest.hexdigest()
+
+
+def hash_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _hash_file_into(digest: hashlib._Hash, path: Path) -> None:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(magic)) == magic
+
+
+def _safe_file_name(name: str) -> str:
+    base = PureWindowsPath(PurePosixPath(name).name).name or "model.onnx"
+    base = "".join(ch if ch.isalnum() or ch in "._-+" else "_" for ch in base).lstrip(".") or "model.onnx"
+    if not base.lower().endswith(".onnx"):
+        base += ".onnx"
+    return base
+
+
+def _is_junk(filename: str) -> bool:
+    parts = PurePosixPath(filename).parts
+    return bool(parts) and (parts[0] == "__MACOSX" or parts[-1] in {".DS_Store", "Thumbs.db"})
+
+
+def _check_zip_member(member: zipfile.ZipInfo, label: str) -> None:
+    name = member.filename
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).drive or name.startswith(("/", "\\")):
+        raise ModelLoadError(f"{label} holds a member with an absolute path ({name}); refusing to unpack it.")
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        raise ModelLoadError(
+            f"{label} holds a member that points outside the archive ({name}); refusing to unpack it."
+        )
+    mode = member.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise ModelLoadError(f"{label} holds a symbolic link ({name}); refusing to unpack it.")
+
+
+def _pick_model_member(members: list[zipfile.ZipInfo], label: str) -> str:
+    candidates = [m.filename for m in members if m.filename.lower().endswith(".onnx")]
+    if not candidates:
+        raise ModelLoadError(f"{label} contains no .onnx file.")
+    depth = min(len(PurePosixPath(c).parts) for c in candidates)
+    shallowest = [c for c in candidates if len(PurePosixPath(c).parts) == depth]
+    if len(shallowest) > 1:
+        raise ModelLoadError(
+            f"{label} contains {len(shallowest)} .onnx files at the same level ({', '.join(sorted(shallowest)[:4])}); "
+            "zip one model with its external data."
+        )
+    return shallowest[0]

@@ -1,0 +1,53 @@
+"""The bundled sample models and their manifest (what each is, what TensorRT does with it)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.serialize import JsonRecord
+
+
+def samples_dir() -> Path:
+    """``sample_models/`` of a source checkout, or ``$TRT_WORKBENCH_SAMPLES``."""
+    env = os.environ.get("TRT_WORKBENCH_SAMPLES")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "sample_models"
+
+
+@dataclass
+class SampleModel(JsonRecord):
+    file: str
+    kind: str
+    title: str
+    description: str
+    tensorrt: str
+    expect: dict[str, Any] = field(default_factory=dict)
+    fixes: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+    @property
+    def path(self) -> Path:
+        return samples_dir() / self.file
+
+
+def list_samples() -> list[SampleModel]:
+    manifest = samples_dir() / "manifest.json"
+    if not manifest.is_file():
+        return []
+    return [SampleModel.from_dict(entry) for entry in json.loads(manifest.read_text())["models"]]
+
+
+def find_sample(name: str) -> SampleModel:
+    """A sample by file name, with or without ``.onnx`` (``resnet_cnn`` or ``resnet_cnn.onnx``)."""
+    for sample in list_samples():
+        stem = Path(sample.file).name
+        if name in (sample.file, stem, stem.removesuffix(".onnx")):
+            return sample
+    names = ", ".join(Path(s.file).name for s in list_samples()) or "none found"
+    raise WorkbenchError(f"There is no bundled sample model called {name!r} (available: {names}).")

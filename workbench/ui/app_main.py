@@ -1,0 +1,45 @@
+"""The Streamlit entry point: navigation and the sidebar frame around the pages.
+
+Run it with ``trt-workbench ui`` or ``streamlit run app.py``; ``-- --sample NAME`` opens
+a bundled sample model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from dataclasses import dataclass
+
+import streamlit as st
+
+
+@dataclass(frozen=True)
+class StartupOptions:
+    sample: str | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def startup_options() -> StartupOptions:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--sample", default="resnet_cnn.onnx")
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    return StartupOptions(sample=known.sample)
+
+
+def main() -> None:
+    from workbench.ui import model_page
+    from workbench.ui.sidebar import render_sidebar
+    from workbench.ui.state import session
+
+    st.set_page_config(page_title="TensorRT Workbench", page_icon="⚡", layout="wide")
+    pages = [
+        st.Page(model_page.render, title="Model", icon="📦", url_path="model", default=True),
+    ]
+    current = st.navigation(pages)
+    render_sidebar(session())
+    current.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Model page: pick a bundled sample, upload a file (or a .zip with external data), or give a server path; see the summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.errors import WorkbenchError
+from workbench.model import load_model
+from workbench.plots import op_histogram_figure
+from workbench.samples import SampleModel, list_samples
+from workbench.summary import ModelSummary
+from workbench.ui.cache import load_path, summary_for
+from workbench.ui.state import Session, session
+
+SOURCES = ("Bundled sample", "Upload", "Server path")
+
+
+def default_sample_name() -> str | None:
+    """The sample named by ``?sample=`` or ``--sample`` (the README's first command uses it)."""
+    from workbench.ui.app_main import startup_options
+
+    return st.query_params.get("sample") or startup_options().sample
+
+
+def _use_path(sess: Session, path: Path, source: str) -> None:
+    stat = path.stat()
+    model = load_path(str(path), stat.st_mtime_ns, stat.st_size)
+    sess.set_model(model, summary_for(model.content_hash, model), source)
+
+
+def _pick_sample(sess: Session, samples: list[SampleModel]) -> None:
+    labels = [f"{s.title} — {Path(s.file).name}" for s in samples]
+    wanted = default_sample_name()
+    index = 0
+    for i, s in enumerate(samples):
+        if wanted and wanted in (s.file, Path(s.file).name, Path(s.file).stem):
+            index = i
+    choice = st.selectbox("Sample model", labels, index=index, key="model_sample")
+    sample = samples[labels.index(choice)]
+    source = f"sample: {sample.file}"
+    if sess.source != source:
+        try:
+            _use_path(sess, sample.path, source)
+        except WorkbenchError as exc:
+            sess.load_error = exc.message
+    st.caption(f"{sample.description}  \n**TensorRT:** {sample.tensorrt}")
+
+
+def _pick_upload(sess: Session) -> None:
+    upload = st.file_uploader(
+        "ONNX model, or a .zip of its folder when the weights are in external data",
+        type=["onnx", "zip"],
+        key="model_upload",
+    )
+    if upload is None:
+        return
+    marker = (upload.name, upload.size)
+    if sess.last_upload == marker:
+        return
+    sess.last_upload = marker
+    with st.spinner(f"Loading {upload.name}…"):
+        try:
+            model = load_model(upload.getvalue(), name=upload.name, workspace=sess.workspace)
+        except WorkbenchError as exc:
+            sess.load_error = exc.message
+            return
+    sess.set_model(model, summary_for(model.content_hash, model), f"upload: {upload.name}")
+
+
+def _pick_path(sess: Session) -> None:
+    with st.form("model_path_form"):
+        text = st.text_input(
+            "Path on the server (for models too big to upload; external data must sit beside it)"
+        )
+        submitted = st.form_submit_button("Load")
+    if submitted and text:
+        path = Path(text).expanduser()
+        try:
+            if path.suffix.lower() == ".zip":
+                model = load_model(path, workspace=sess.workspace)
+                sess.set_model(model, summary_for(model.content_hash, model), f"path: {path}")
+            else:
+                if not path.is_file():
+                    raise WorkbenchError(f"{path} does not exist on the server.")
+                _use_path(sess, path, f"path: {path}")
+        except WorkbenchError as exc:
+            sess.load_error = exc.message
+
+
+def render_summary(summary: ModelSummary) -> None:
+    cols = st.columns(5)
+    cols[0].metric("Nodes", f"{summary.node_count:,}")
+    cols[1].metric("Parameters", f"{summary.parameter_count:,}")
+    cols[2].metric("On disk", f"{summary.total_bytes / 2**20:.2f} MiB")
+    cols[3].metric(
+        "Opset", ", ".join(f"{v}" if d == "ai.onnx" else f"{d} {v}" for d, v in summary.opsets.items())
+    )
+    cols[4].metric("IR version", summary.ir_version)
+
+    if summary.custom_domains:
+        st.warning(
+            f"Custom operator domains: {', '.join(summary.custom_domains)}. TensorRT needs a plugin or a rewrite for these ops."
+        )
+    if not summary.checker_ok:
+        st.error(f"ONNX checker: {summary.checker_error}")
+    if summary.shape_inference_error:
+        st.warning(f"Shape inference failed: {summary.shape_inference_error}")
+    if summary.dynamic_dims:
+        dynamic = ", ".join(
+            f"`{d.input}`[{'rank' if d.axis is None else d.axis}]" + (f" = `{d.name}`" if d.name else "")
+            for d in summary.dynamic_dims
+        )
+        st.info(f"Dynamic dims that need an optimization profile: {dynamic}")
+    for name, shared in summary.shared_dim_names.items():
+        st.warning(
+            f"Input `{name}` uses the dim name(s) {', '.join(shared)} for more than one axis: TensorRT treats them as equal."
+        )
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Inputs")
+        st.dataframe(
+            [{"name": t.name, "dtype": t.dtype, "shape": t.shape_str()} for t in summary.inputs],
+            hide_index=True,
+            use_container_width=True,
+        )
+        st.subheader("Outputs")
+        st.dataframe(
+            [{"name": t.name, "dtype": t.dtype, "shape": t.shape_str()} for t in summary.outputs],
+            hide_index=True,
+            use_container_width=True,
+        )
+        st.subheader("Initializers")
+        st.dataframe(
+            [
+                {"dtype": d, "count": n, "bytes": f"{summary.initializer_bytes_by_dtype.get(d, 0):,}"}
+                for d, n in summary.initializer_dtypes.items()
+            ],
+            hide_index=True,
+            use_container_width=True,
+        )
+        st.caption(
+            f"Producer: {summary.producer_name or 'unknown'} {summary.producer_version} · sha256 `{summary.content_hash[:16]}`"
+            + (
+                f" · external data: {', '.join(summary.external_data_files)}"
+                if summary.external_data_files
+                else ""
+            )
+        )
+    with right:
+        st.plotly_chart(op_histogram_figure(summary), use_container_width=True, key="op_histogram")
+    with st.expander("Summary as JSON"):
+        st.code(summary.to_json(), language="json")
+
+
+def render() -> None:
+    sess = session()
+    st.title("Model")
+    source = st.radio("Source", SOURCES, horizontal=True, key="model_source")
+    if source == SOURCES[0]:
+        samples = list_samples()
+        if samples:
+            _pick_sample(sess, samples)
+        else:
+            st.info("No bundled samples found (run sample_models/generate.py in a source checkout).")
+    elif source == SOURCES[1]:
+        _pick_upload(sess)
+    else:
+        _pick_path(sess)
+
+    if sess.load_error:
+        st.error(sess.load_error)
+    if sess.summary is not None:
+        st.markdown(f"### {sess.summary.name}  \n<small>{sess.source}</small>", unsafe_allow_html=True)
+        render_summary(sess.summary)

@@ -1,0 +1,45 @@
+"""The one session object: everything a browser session has, in one place.
+
+Pages read and write it through :func:`session`; none invents its own
+``st.session_state`` keys. Each browser session gets its own workspace folder, so two
+users of one server never see each other's models or results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from workbench.model import LoadedModel
+from workbench.summary import ModelSummary
+from workbench.workspace import Workspace
+
+_KEY = "trt_workbench_session"
+
+
+@dataclass
+class Session:
+    workspace: Workspace
+    model: LoadedModel | None = None
+    summary: ModelSummary | None = None
+    #: Where the current model came from ("sample: resnet_cnn.onnx", "upload: x.onnx"...).
+    source: str = ""
+    #: The last intake error, shown next to the control that caused it.
+    load_error: str | None = None
+    #: Which upload (name, size) was last processed, so a rerun does not reload it.
+    last_upload: tuple[str, int] | None = None
+
+    def set_model(self, model: LoadedModel, summary: ModelSummary, source: str) -> None:
+        self.model = model
+        self.summary = summary
+        self.source = source
+        self.load_error = None
+
+
+def session() -> Session:
+    if _KEY not in st.session_state:
+        st.session_state[_KEY] = Session(workspace=Workspace.for_session())
+    value = st.session_state[_KEY]
+    assert isinstance(value, Session)
+    return value
