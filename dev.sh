@@ -37,6 +37,7 @@ install_test_tools() {
   if [ ! -d .typings/tensorrt ]; then
     log "installing $TRT_STUBS into .typings (for mypy only)"
     "$PY" -m pip install -q --no-deps --target .typings "$TRT_STUBS" 2>&1 | grep -v "is ignored" || true
+    "$PY" .ci/patch_tensorrt_stubs.py .typings
   fi
   # Debian's chromium for the real-browser tests (never `playwright install`).
   if [ ! -x /usr/bin/chromium ]; then
@@ -63,7 +64,7 @@ case "${1:-}" in
     install_test_tools
     shift
     log "ruff"
-    "$VENV/bin/ruff" check workbench tests app.py sample_models benchmarks
+    "$VENV/bin/ruff" check workbench tests app.py sample_models benchmarks .ci
     log "mypy"
     "$VENV/bin/mypy"
     log "pytest"

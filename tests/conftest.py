@@ -54,3 +54,24 @@ def run_cli(
 
 def files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
+
+
+def has_module(name: str) -> bool:
+    from workbench.backends import installed_backends
+
+    return any(b.name == name for b in installed_backends())
+
+
+requires_rtx = pytest.mark.skipif(
+    not has_module("tensorrt-rtx"), reason="TensorRT-RTX is not installed (pip install 'trt-workbench[rtx]')"
+)
+requires_tensorrt = pytest.mark.skipif(
+    not has_module("tensorrt"),
+    reason="full TensorRT is not installed here (it needs NVIDIA's index and a GPU machine)",
+)
+
+
+def sample_shapes(entry: dict) -> dict:
+    from workbench.shapes import parse_shape_specs
+
+    return parse_shape_specs(entry.get("shapes"))

@@ -61,6 +61,10 @@ def _real_module(module_name: str) -> ModuleType | None:
         return None
     if not hasattr(module, "Builder") or not hasattr(module, "__version__"):
         return None
+    # prepare_polygraphy() may alias sys.modules["tensorrt"] to tensorrt_rtx: that is
+    # still TensorRT-RTX, not full TensorRT.
+    if module.__name__ != module_name:
+        return None
     return module
 
 

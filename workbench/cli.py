@@ -52,6 +52,168 @@ def cmd_env(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _diagnose_options(args: argparse.Namespace) -> tuple[Any, Any]:
+    from workbench.fixes import FixOptions
+    from workbench.fixing import DiagnoseOptions
+    from workbench.shapes import parse_shape_specs
+
+    shapes = parse_shape_specs(args.shapes)
+    values = {}
+    for spec in getattr(args, "input_value", None) or []:
+        name, sep, text = spec.partition("=")
+        if not sep:
+            from workbench.errors import WorkbenchError
+
+            raise WorkbenchError(f"Bad --input-value {spec!r}: write NAME=JSON, e.g. axes=[1,2].")
+        try:
+            values[name] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            from workbench.errors import WorkbenchError
+
+            raise WorkbenchError(f"Bad --input-value {spec!r}: the value is not JSON ({exc.msg}).") from exc
+    fix_options = FixOptions(
+        shapes=shapes,
+        input_values=values,
+        target_opset=getattr(args, "target_opset", None),
+        node=getattr(args, "node", None),
+    )
+    diag_options = DiagnoseOptions(
+        backend=args.backend, build_check=args.build_check, target=args.target, shapes=shapes
+    )
+    return diag_options, fix_options
+
+
+def _quiet_stdout(enabled: bool) -> Any:
+    """In --json mode nothing but the JSON may reach stdout (Polygraphy logs there)."""
+    import contextlib
+
+    return contextlib.redirect_stdout(sys.stderr) if enabled else contextlib.nullcontext()
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from workbench.diagnose import diagnose
+    from workbench.model import load_model
+
+    diag_options, fix_options = _diagnose_options(args)
+    with _quiet_stdout(args.json):
+        model = load_model(args.model)
+        diagnosis = diagnose(
+            model,
+            backend=diag_options.backend,
+            build_check=diag_options.build_check,
+            target=diag_options.target,
+            shapes=diag_options.shapes or None,
+            fix_options=fix_options,
+            timeout=args.timeout,
+        )
+    if args.json:
+        _print_json(diagnosis.to_dict())
+    else:
+        print(format_diagnosis(diagnosis))
+    return EXIT_OK if diagnosis.ok else EXIT_FAILED
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.errors import WorkbenchError
+    from workbench.fixing import FixStep, apply_fix, auto_fix, export, start_session
+    from workbench.model import load_model
+
+    if not args.auto and not args.apply:
+        raise WorkbenchError("Say which fixes to apply: --auto, or --apply ID (see `trt-workbench fixes`).")
+    diag_options, fix_options = _diagnose_options(args)
+    output = Path(args.output)
+    repro: Path | None = None
+    with _quiet_stdout(args.json):
+        model = load_model(args.model)
+        session = start_session(model, options=fix_options, diagnose_options=diag_options)
+        for fix_id in args.apply or []:
+            result = apply_fix(session, fix_id)
+            if isinstance(result, FixStep) and fix_id == "extract-failing-subgraph":
+                repro = output if not session.steps else output.with_name(output.stem + ".repro.onnx")
+                import shutil
+
+                shutil.copyfile(result.model_path, repro)
+        if args.auto:
+            auto_fix(
+                session, progress=(lambda m: print(f"  {m}", file=sys.stderr)) if not args.json else None
+            )
+        script = Path(args.script) if args.script else None
+        if session.steps:
+            export(session, output, script)
+    final = session.current_diagnosis
+    payload = {
+        "applied": session.applied,
+        "before": session.original_diagnosis.to_dict(),
+        "after": final.to_dict(),
+        "output": str(output) if session.steps else (str(repro) if repro else None),
+        "script": str(script) if (script and session.steps) else None,
+        "rejected": [r.to_dict() for r in session.rejected],
+        "steps": [
+            {"fix_id": s.fix_id, "params": s.params, "diff": s.diff.to_dict(), "meaning": s.meaning.to_dict()}
+            for s in session.steps
+        ],
+    }
+    if args.json:
+        _print_json(payload)
+    else:
+        print(format_diagnosis(session.original_diagnosis, title="Before"))
+        for step in session.steps:
+            delta = (
+                ", ".join(f"{op} {n:+d}" for op, n in step.diff.op_count_delta.items())
+                or "no op-count change"
+            )
+            check = "outputs match" if step.meaning.passed else (step.meaning.reason or "not checked")
+            print(f"\nApplied {step.fix_id}: {delta}; {check}")
+        for rejected in session.rejected:
+            print(f"\nRejected {rejected.fix_id}: {rejected.reason}")
+        print()
+        print(format_diagnosis(final, title="After"))
+        if session.steps:
+            print(f"\nWrote {output}" + (f" and {script}" if script else ""))
+        elif repro:
+            print(f"\nWrote the reproduction {repro}")
+        else:
+            print("\nNo fix applied; nothing written.")
+    return EXIT_OK if final.ok else EXIT_FAILED
+
+
+def cmd_fixes(args: argparse.Namespace) -> int:
+    from workbench.fixes import REGISTRY
+
+    if args.json:
+        _print_json(
+            [
+                {"id": f.id, "title": f.title, "explanation": f.explanation, "auto": f.auto}
+                for f in REGISTRY.values()
+            ]
+        )
+        return EXIT_OK
+    for fix in REGISTRY.values():
+        print(f"{fix.id:<28} {fix.title}")
+    return EXIT_OK
+
+
+def format_diagnosis(diagnosis: Any, title: str = "Diagnosis") -> str:
+    backend = f"{diagnosis.backend.name} {diagnosis.backend.version}" if diagnosis.backend else "no backend"
+    build = {True: "builds", False: "does not build", None: "build not checked"}[diagnosis.build_ok]
+    target = f" for {diagnosis.target}" if diagnosis.target else ""
+    lines = [f"{title}: {'parses' if diagnosis.parse_ok else 'does not parse'}, {build}{target}  ({backend})"]
+    for err in diagnosis.errors:
+        where = f"{err.node_name} [{err.op_type}]" if err.node_name else (", ".join(err.tensors) or "model")
+        lines.append(f"  {err.stage} error at {where}: {err.message.splitlines()[0] if err.message else ''}")
+        if err.func:
+            lines.append(f"      parser check: {err.func} ({err.code})")
+        if err.fixes:
+            lines.append(f"      fixes: {', '.join(err.fixes)}")
+    for finding in diagnosis.findings:
+        lines.append(f"  {finding.severity}: {finding.message}")
+        if finding.fixes:
+            lines.append(f"      fixes: {', '.join(finding.fixes)}")
+    return "\n".join(lines)
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
     from pathlib import Path
@@ -141,6 +303,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="an .onnx file, or a .zip holding one with its external data")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_summary)
+
+    def add_check_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--backend",
+            default="auto",
+            choices=["auto", "tensorrt", "tensorrt-rtx"],
+            help="which TensorRT parses (default: full TensorRT if installed, else TensorRT-RTX)",
+        )
+        p.add_argument(
+            "--build-check", action="store_true", help="after a successful parse, build the network once"
+        )
+        p.add_argument(
+            "--target",
+            help="compute capability for TensorRT-RTX's ahead-of-time build, e.g. sm89 (default: the GPU's, else sm89)",
+        )
+        p.add_argument(
+            "--shapes",
+            action="append",
+            metavar="NAME:MIN,OPT,MAX",
+            help="input shapes in trtexec syntax (one shape = static); repeat per input",
+        )
+        p.add_argument(
+            "--input-value",
+            action="append",
+            metavar="NAME=JSON",
+            help="a value for an input TensorRT needs constant, e.g. axes=[1,2]",
+        )
+        p.add_argument(
+            "--timeout",
+            type=float,
+            default=600.0,
+            help="seconds before a parse or build is stopped (default: %(default)s)",
+        )
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser(
+        "diagnose", help="why TensorRT's ONNX parser (or builder) rejects a model, node by node, with fixes"
+    )
+    p.add_argument("model", help="an .onnx file, or a .zip holding one with its external data")
+    add_check_args(p)
+    p.set_defaults(func=cmd_diagnose)
+
+    p = sub.add_parser("fix", help="apply graph-surgeon fixes until TensorRT accepts the model")
+    p.add_argument("model", help="an .onnx file, or a .zip holding one with its external data")
+    p.add_argument("-o", "--output", required=True, help="where to write the fixed model")
+    p.add_argument(
+        "--auto",
+        action="store_true",
+        help="apply the top-ranked fixes until the model parses (and builds) or nothing applies",
+    )
+    p.add_argument(
+        "--apply",
+        action="append",
+        metavar="ID",
+        help="apply this fix (repeatable, in order); see `trt-workbench fixes`",
+    )
+    p.add_argument("--script", help="also write a standalone Python script that reproduces the fixes")
+    p.add_argument("--target-opset", type=int, help="opset for convert-opset (default 17)")
+    p.add_argument("--node", help="node for extract-failing-subgraph (default: the first failing node)")
+    add_check_args(p)
+    p.set_defaults(func=cmd_fix)
+
+    p = sub.add_parser("fixes", help="list the fixes the workbench knows")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_fixes)
 
     p = sub.add_parser("ui", help="open the workbench in the browser (Streamlit)")
     p.add_argument(

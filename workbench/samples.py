@@ -29,6 +29,8 @@ class SampleModel(JsonRecord):
     tensorrt: str
     expect: dict[str, Any] = field(default_factory=dict)
     fixes: list[str] = field(default_factory=list)
+    #: Shapes (trtexec syntax) to diagnose and build it with, when the default profile would hide its problem.
+    shapes: list[str] = field(default_factory=list)
     bytes: int = 0
 
     @property

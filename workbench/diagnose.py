@@ -1,0 +1,685 @@
+"""Why TensorRT rejects a model: parser and build errors mapped to ONNX nodes, plus
+ONNX-level findings the parser does not explain well, each with ranked fixes.
+
+The parse (``parse_from_file``, so external data resolves) and the optional build check
+run in an isolated worker process (:mod:`workbench.isolation`): a parser or builder crash
+becomes a reported error. The ONNX-level findings are computed here from the graph.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+
+from workbench.backends import BackendInfo, resolve_backend
+from workbench.dtypes import TENSORRT_UNSUPPORTED_DTYPES, onnx_dtype_name
+from workbench.env import EnvironmentReport, collect_environment
+from workbench.graph_index import GraphIndex, attribute_summary
+from workbench.isolation import IsolatedTaskError, TaskCancelled, run_isolated
+from workbench.model import LoadedModel
+from workbench.serialize import JsonRecord
+from workbench.shapes import ShapeProfile
+from workbench.summary import STANDARD_DOMAINS, op_key, summarize
+
+#: Node inputs that TensorRT needs as build-time constants: op -> input positions.
+CONSTANT_INPUTS: dict[str, tuple[int, ...]] = {
+    **{
+        op: (1,)
+        for op in (
+            "ReduceMean",
+            "ReduceSum",
+            "ReduceMax",
+            "ReduceMin",
+            "ReduceProd",
+            "ReduceL1",
+            "ReduceL2",
+            "ReduceLogSum",
+            "ReduceLogSumExp",
+            "ReduceSumSquare",
+        )
+    },
+    "Resize": (1, 2),
+    "TopK": (1,),
+    "Pad": (1,),
+    "Squeeze": (1,),
+    "Unsqueeze": (1,),
+    "Split": (1,),
+    "CumSum": (1,),
+    "OneHot": (1,),
+}
+
+#: Domains whose ops are for training only.
+TRAINING_DOMAINS = frozenset({"ai.onnx.training", "ai.onnx.preview.training"})
+
+
+@dataclass
+class NodeContext(JsonRecord):
+    """An ONNX node as the user needs to see it next to an error."""
+
+    index: int
+    name: str
+    op_type: str
+    domain: str
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    attributes: dict[str, str]
+    producers: list[str]
+    consumers: list[str]
+
+
+@dataclass
+class DiagnosticError(JsonRecord):
+    stage: str  # "parse" | "build" | "onnx"
+    node_name: str | None
+    node_index: int | None
+    op_type: str | None
+    code: str | None
+    message: str
+    fixes: list[str] = field(default_factory=list)
+    #: The parser's function that raised (``func()``), e.g. ``importConv``.
+    func: str | None = None
+    node: NodeContext | None = None
+    #: Tensors the error is about (e.g. the input named by a dims clash).
+    tensors: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return f"{self.stage}-error"
+
+
+@dataclass
+class Finding(JsonRecord):
+    kind: str
+    severity: str  # "error" | "warning" | "info"
+    message: str
+    nodes: list[str] = field(default_factory=list)
+    tensors: list[str] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+
+    # Findings answer the same questions as errors for the fix registry.
+    @property
+    def stage(self) -> str:
+        return "onnx"
+
+    @property
+    def op_type(self) -> str | None:
+        return None
+
+    @property
+    def node_name(self) -> str | None:
+        return self.nodes[0] if self.nodes else None
+
+
+@dataclass
+class NodeSupport(JsonRecord):
+    index: int
+    name: str
+    op_type: str
+    #: "supported" (in a subgraph TensorRT takes), "unsupported" (the parser rejects the
+    #: node itself) or "blocked" (not reached: it depends on an unsupported node).
+    status: str
+
+
+@dataclass
+class Diagnosis(JsonRecord):
+    model: str
+    content_hash: str
+    parse_ok: bool
+    build_ok: bool | None
+    backend: BackendInfo | None
+    errors: list[DiagnosticError]
+    findings: list[Finding]
+    target: str | None = None
+    #: The optimization profile the build check used, and which inputs got assumed dims.
+    profile: dict[str, Any] | None = None
+    capability: list[NodeSupport] | None = None
+    engine_bytes: int | None = None
+    log: list[tuple[str, str]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    environment: EnvironmentReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.parse_ok and self.build_ok is not False
+
+    @property
+    def issues(self) -> list[DiagnosticError | Finding]:
+        return [*self.errors, *self.findings]
+
+    def contract(self) -> dict[str, Any]:
+        """The JSON the CLI prints: the public fields first, the rest after them."""
+        return self.to_dict()
+
+
+# ----------------------------------------------------------------------------- public entry
+
+
+def diagnose(
+    model: LoadedModel,
+    *,
+    backend: str = "auto",
+    build_check: bool = False,
+    target: str | None = None,
+    shapes: ShapeProfile | None = None,
+    capability: bool = True,
+    fix_options: Any = None,
+    timeout: float = 300.0,
+    cancelled: Callable[[], bool] | None = None,
+) -> Diagnosis:
+    """Diagnose a model with the installed TensorRT parser (full TensorRT, else TensorRT-RTX).
+
+    Args:
+        model: the loaded model.
+        backend: ``auto``, ``tensorrt`` or ``tensorrt-rtx``.
+        build_check: after a successful parse, build the network once.
+        target: compute capability for TensorRT-RTX's ahead-of-time build (default sm89 without a GPU).
+        shapes: optimization profile for the build check; dynamic dims nobody gave become 1.
+        capability: also partition the graph into supported and unsupported nodes.
+        fix_options: options some fixes need (shapes, input values), for ranking suggestions.
+
+    Raises:
+        BackendUnavailableError: no TensorRT of the requested kind is installed.
+    """
+    info = resolve_backend(backend)
+    total_start = time.perf_counter()
+    index = GraphIndex.build(model.proto.graph, model.inferred.graph if model.inferred is not None else None)
+    if build_check and target is None and info.name == "tensorrt-rtx":
+        target = default_rtx_target()
+
+    findings = onnx_findings(model, index)
+    errors = onnx_errors(model, index)
+    worker_env = {"TRT_WORKBENCH_BACKEND": info.name}
+    try:
+        raw = run_isolated(
+            "workbench.trt_worker:parse_and_check",
+            {
+                "model_path": str(model.path),
+                "backend": info.name,
+                "build_check": build_check,
+                "target": target,
+                "shapes": shapes or None,
+                "capability": capability,
+            },
+            timeout=timeout,
+            cancelled=cancelled,
+            env=worker_env,
+        )
+    except TaskCancelled:
+        raise
+    except IsolatedTaskError as exc:
+        # The parser or builder crashed or hung: that is the diagnosis.
+        stage = "build" if build_check else "parse"
+        errors.append(
+            DiagnosticError(
+                stage=stage,
+                node_name=None,
+                node_index=None,
+                op_type=None,
+                code="CRASH",
+                message=f"{exc.message} {_last_log_line(exc.log)}".strip(),
+            )
+        )
+        diagnosis = Diagnosis(
+            model=str(model.path),
+            content_hash=model.content_hash,
+            parse_ok=False,
+            build_ok=None,
+            backend=info,
+            errors=errors,
+            findings=findings,
+            target=target,
+            log=[("error", line) for line in exc.log.splitlines()[-50:]],
+            environment=collect_environment(),
+        )
+        return rank_fixes(diagnosis, model, index, fix_options)
+
+    for err in raw["parse_errors"]:
+        errors.append(parse_error(err, index))
+    build_ok = raw["build_ok"]
+    for message in raw["build_errors"]:
+        errors.append(build_error(message, index, model))
+    if raw.get("profile") and raw["profile"].get("assumed"):
+        names = ", ".join(raw["profile"]["assumed"])
+        findings.append(
+            Finding(
+                kind="assumed-profile",
+                severity="info",
+                message=f"The build check gave {names} a profile with every dynamic dim set to 1 "
+                "(Polygraphy's default); pass --shapes for the shapes you will serve.",
+                tensors=list(raw["profile"]["assumed"]),
+            )
+        )
+    for severity, message in raw["log"]:
+        if severity == "warning" and "ir_version" in message and "newer" in message:
+            findings.append(
+                Finding(kind="ir-newer-than-parser", severity="warning", message=clean_message(message))
+            )
+
+    seconds = dict(raw.get("seconds", {}))
+    seconds["total"] = time.perf_counter() - total_start
+    diagnosis = Diagnosis(
+        model=str(model.path),
+        content_hash=model.content_hash,
+        parse_ok=bool(raw["parse_ok"]),
+        build_ok=build_ok,
+        backend=BackendInfo(**raw["backend"]),
+        errors=errors,
+        findings=findings,
+        target=raw.get("target"),
+        profile=raw.get("profile"),
+        capability=_node_support(raw.get("capability"), raw["parse_errors"], index) if capability else None,
+        engine_bytes=raw.get("engine_bytes"),
+        log=[(s, clean_message(m)) for s, m in raw["log"]],
+        seconds=seconds,
+        environment=collect_environment(),
+    )
+    return rank_fixes(diagnosis, model, index, fix_options)
+
+
+def default_rtx_target() -> str:
+    """The local GPU's compute capability if there is one, else SM89 (Ada, the common RTX part)."""
+    env = collect_environment()
+    for gpu in env.gpus:
+        if gpu.compute_capability:
+            return "sm" + gpu.compute_capability.replace(".", "")
+    return "sm89"
+
+
+# ----------------------------------------------------------------------------- parser and build errors
+
+
+def clean_message(text: str) -> str:
+    """Drop log noise (the CPU-only cudaError 35 line, node banners) from a message."""
+    from workbench.trt_worker import is_noise
+
+    lines = [ln for ln in text.splitlines() if ln.strip() and not is_noise(ln)]
+    return "\n".join(lines).strip()
+
+
+def node_context(index: GraphIndex, i: int) -> NodeContext:
+    node = index.nodes[i]
+    producers = sorted(
+        {index.node_label(p) for t in node.input if t and (p := index.producer.get(t)) is not None}
+    )
+    consumers = sorted({index.node_label(c) for t in node.output for c in index.consumers.get(t, [])})
+    return NodeContext(
+        index=i,
+        name=index.node_label(i),
+        op_type=node.op_type,
+        domain=node.domain or "ai.onnx",
+        inputs=index.describe_tensors(node.input),
+        outputs=index.describe_tensors(node.output),
+        attributes=attribute_summary(node),
+        producers=producers,
+        consumers=consumers,
+    )
+
+
+def parse_error(err: dict[str, Any], index: GraphIndex) -> DiagnosticError:
+    i = index.find_node(err.get("node_name"), err.get("node_index"), err.get("op_type"))
+    message = clean_message(err.get("desc", ""))
+    lines = message.splitlines()
+    if len(lines) > 1 and lines[0].startswith("Invalid Node -"):
+        # The banner only repeats the node name; the reason is on the next line.
+        message = "\n".join(lines[1:])
+    if message in ("", "false"):
+        # The parser's description is often just "false": say which check failed.
+        message = f"The parser's check {err.get('func') or '?'} rejected this {err.get('op_type') or 'node'}."
+    tensors: list[str] = []
+    op_type: str | None
+    if i is not None:
+        node = index.nodes[i]
+        op_type = node.op_type
+        tensors = [
+            t
+            for pos in CONSTANT_INPUTS.get(node.op_type, ())
+            if pos < len(node.input) and (t := node.input[pos])
+        ]
+    else:
+        op_type = err.get("op_type") or None
+    return DiagnosticError(
+        stage="parse",
+        node_name=index.node_label(i) if i is not None else (err.get("node_name") or None),
+        node_index=i
+        if i is not None
+        else (err.get("node_index") if (err.get("node_index") or -1) >= 0 else None),
+        op_type=op_type,
+        code=err.get("code"),
+        message=message,
+        func=err.get("func") or None,
+        node=node_context(index, i) if i is not None else None,
+        tensors=tensors,
+    )
+
+
+_ERROR_CODE = re.compile(r"Error Code (\d+): ([^(]+?) \(")
+
+
+def build_error(message: str, index: GraphIndex, model: LoadedModel) -> DiagnosticError:
+    """Map a builder error to the node (or input) it names, when it names one."""
+    text = clean_message(message)
+    code_match = _ERROR_CODE.search(text)
+    code = f"{code_match.group(1)}: {code_match.group(2).strip()}" if code_match else None
+    detail = text
+    inner = re.search(r"\((.*)\)\s*$", text, re.S)
+    if inner and code_match:
+        detail = re.sub(r"\s*In \w+ at \S+\s*$", "", inner.group(1)).strip()
+    best: int | None = None
+    for name, i in index.by_name.items():
+        if name and name in text and (best is None or len(name) > len(index.nodes[best].name)):
+            best = i
+    tensors: list[str] = []
+    dim_match = re.match(r"\s*([\w.:/-]+): Input dimensions with this name", detail)
+    if dim_match:
+        dim = dim_match.group(1)
+        summary = summarize(model)
+        tensors = [t.name for t in summary.inputs if t.shape and dim in t.shape]
+    return DiagnosticError(
+        stage="build",
+        node_name=index.node_label(best) if best is not None else None,
+        node_index=best,
+        op_type=index.nodes[best].op_type if best is not None else None,
+        code=code,
+        message=detail,
+        node=node_context(index, best) if best is not None else None,
+        tensors=tensors,
+    )
+
+
+def _last_log_line(log: str) -> str:
+    lines = [ln for ln in log.splitlines() if ln.strip()]
+    return lines[-1][:400] if lines else ""
+
+
+def _node_support(
+    ranges: list[dict[str, Any]] | None, parse_errors: list[dict[str, Any]], index: GraphIndex
+) -> list[NodeSupport] | None:
+    if ranges is None:
+        return None
+    status = ["blocked"] * len(index.nodes)
+    for r in ranges:
+        if r["supported"]:
+            for n in r["nodes"]:
+                if 0 <= n < len(status):
+                    status[n] = "supported"
+    if not ranges:  # supports_model_v2 reports no subgraphs when everything is supported
+        status = ["supported"] * len(index.nodes)
+    for err in parse_errors:
+        i = index.find_node(err.get("node_name"), err.get("node_index"), err.get("op_type"))
+        if i is not None:
+            status[i] = "unsupported"
+    return [
+        NodeSupport(index=i, name=index.node_label(i), op_type=n.op_type, status=status[i])
+        for i, n in enumerate(index.nodes)
+    ]
+
+
+# ----------------------------------------------------------------------------- ONNX-level checks
+
+
+def onnx_errors(model: LoadedModel, index: GraphIndex) -> list[DiagnosticError]:
+    errors = []
+    if model.checker_error:
+        errors.append(
+            DiagnosticError(
+                stage="onnx",
+                node_name=None,
+                node_index=None,
+                op_type=None,
+                code="CHECKER",
+                message=f"ONNX checker: {model.checker_error}",
+            )
+        )
+    if model.shape_inference_error:
+        errors.append(
+            DiagnosticError(
+                stage="onnx",
+                node_name=None,
+                node_index=None,
+                op_type=None,
+                code="SHAPE_INFERENCE",
+                message=f"ONNX shape inference: {model.shape_inference_error}",
+            )
+        )
+    return errors
+
+
+def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
+    """What the ONNX graph says that the parser explains badly or not at all."""
+    proto = model.proto
+    graph = proto.graph
+    summary = summarize(model)
+    findings: list[Finding] = []
+
+    # Opset and IR versions newer than this onnx package knows: no parser will know them either.
+    latest = onnx.defs.onnx_opset_version()
+    default_opset = summary.opsets.get("ai.onnx")
+    if default_opset is not None and default_opset > latest:
+        findings.append(
+            Finding(
+                kind="opset-too-new",
+                severity="warning",
+                message=f"Opset {default_opset} is newer than this onnx package knows ({latest}); the parser may not import it.",
+                fixes=[],
+            )
+        )
+    if default_opset is not None and default_opset < 7:
+        findings.append(
+            Finding(
+                kind="opset-too-old",
+                severity="warning",
+                message=f"Opset {default_opset} predates opset 7's broadcasting rules, which TensorRT does not support.",
+            )
+        )
+    if proto.ir_version > onnx.IR_VERSION:
+        findings.append(
+            Finding(
+                kind="ir-newer-than-parser",
+                severity="warning",
+                message=f"IR version {proto.ir_version} is newer than this onnx package's ({onnx.IR_VERSION}).",
+            )
+        )
+
+    # Dtypes TensorRT has no type for.
+    for t in summary.inputs:
+        if t.dtype in TENSORRT_UNSUPPORTED_DTYPES:
+            consumers = [index.nodes[c] for c in index.consumers.get(t.name, [])]
+            only_casts = consumers and all(n.op_type == "Cast" for n in consumers)
+            if t.dtype == "uint8" and only_casts:
+                severity, note = (
+                    "info",
+                    "TensorRT takes a uint8 input only straight into a Cast, which is the case here.",
+                )
+            else:
+                severity, note = (
+                    "warning",
+                    "TensorRT has no such input type (uint8 only straight into a Cast).",
+                )
+            findings.append(
+                Finding(
+                    kind="unsupported-input-dtype",
+                    severity=severity,
+                    message=f"Input {t.name!r} is {t.dtype}. {note}",
+                    tensors=[t.name],
+                    nodes=[index.node_label(c) for c in index.consumers.get(t.name, [])],
+                )
+            )
+    for t in summary.outputs:
+        if t.dtype in TENSORRT_UNSUPPORTED_DTYPES - {"uint8"}:
+            findings.append(
+                Finding(
+                    kind="unsupported-output-dtype",
+                    severity="warning",
+                    message=f"Output {t.name!r} is {t.dtype}, which TensorRT cannot produce.",
+                    tensors=[t.name],
+                )
+            )
+    float64 = [init.name for init in graph.initializer if init.data_type == onnx.TensorProto.DOUBLE]
+    float64 += [
+        n.output[0]
+        for n in graph.node
+        if n.op_type == "Constant"
+        and any(a.t.data_type == onnx.TensorProto.DOUBLE for a in n.attribute if a.HasField("t"))
+    ]
+    if float64:
+        findings.append(
+            Finding(
+                kind="float64-initializers",
+                severity="warning",
+                message=f"{len(float64)} float64 tensor(s) ({', '.join(float64[:4])}{'…' if len(float64) > 4 else ''}): TensorRT casts them to FP32 (older parsers reject them), so it does not compute what the model says.",
+                tensors=float64,
+            )
+        )
+    other = sorted(
+        {onnx_dtype_name(init.data_type) for init in graph.initializer}
+        & (TENSORRT_UNSUPPORTED_DTYPES - {"float64", "uint8"})
+    )
+    if other:
+        findings.append(
+            Finding(
+                kind="unsupported-initializer-dtype",
+                severity="warning",
+                message=f"Initializers of type {', '.join(other)}, which TensorRT has no type for.",
+            )
+        )
+    int64_big = []
+    for init in graph.initializer:
+        if init.data_type == onnx.TensorProto.INT64 and _int64_out_of_int32(init):
+            int64_big.append(init.name)
+    if int64_big:
+        findings.append(
+            Finding(
+                kind="int64-out-of-int32-range",
+                severity="info",
+                message=f"{len(int64_big)} INT64 initializer(s) hold values outside INT32 ({', '.join(int64_big[:4])}); TensorRT 8.x clamps them with a warning, TensorRT 10 keeps INT64.",
+                tensors=int64_big,
+            )
+        )
+
+    # Custom and training domains.
+    custom_nodes = [(i, n) for i, n in enumerate(graph.node) if (n.domain or "") not in STANDARD_DOMAINS]
+    if custom_nodes:
+        ops = sorted({op_key(n) for _, n in custom_nodes})
+        findings.append(
+            Finding(
+                kind="custom-domain",
+                severity="warning",
+                message=f"Custom-domain ops {', '.join(ops)}: TensorRT needs a plugin for each, or a rewrite into standard ops.",
+                nodes=[index.node_label(i) for i, _ in custom_nodes],
+            )
+        )
+    training = [
+        i
+        for i, n in enumerate(graph.node)
+        if n.domain in TRAINING_DOMAINS or (n.op_type == "Dropout" and not n.domain)
+    ]
+    if training:
+        findings.append(
+            Finding(
+                kind="training-nodes",
+                severity="info",
+                message=f"{len(training)} training-only node(s) (Dropout, training ops): inference engines do not need them.",
+                nodes=[index.node_label(i) for i in training],
+            )
+        )
+
+    # Dynamic dims and shared dim names.
+    if summary.dynamic_dims:
+        unknown_rank = sorted({d.input for d in summary.dynamic_dims if d.axis is None})
+        if unknown_rank:
+            findings.append(
+                Finding(
+                    kind="unknown-input-rank",
+                    severity="error",
+                    message=f"Input(s) {', '.join(unknown_rank)} declare no shape at all: TensorRT needs at least the rank.",
+                    tensors=unknown_rank,
+                )
+            )
+        dims = [d for d in summary.dynamic_dims if d.axis is not None]
+        if dims:
+            text = ", ".join(f"{d.input}[{d.axis}]" + (f"={d.name}" if d.name else "") for d in dims)
+            findings.append(
+                Finding(
+                    kind="dynamic-dims",
+                    severity="info",
+                    message=f"Dynamic dims {text} need an optimization profile (min/opt/max) to build.",
+                    tensors=sorted({d.input for d in dims}),
+                )
+            )
+    for name, shared in summary.shared_dim_names.items():
+        findings.append(
+            Finding(
+                kind="shared-dim-names",
+                severity="warning",
+                message=f"Input {name!r} names several axes {', '.join(shared)}: TensorRT requires those axes to be equal at every shape.",
+                tensors=[name],
+            )
+        )
+
+    # Inputs TensorRT needs constant but that are computed at run time.
+    for i, node in enumerate(graph.node):
+        for pos in CONSTANT_INPUTS.get(node.op_type, ()):
+            if pos >= len(node.input) or not node.input[pos] or index.is_constant(node.input[pos]):
+                continue
+            tensor = node.input[pos]
+            _, inputs = index.ancestors(tensor)
+            if tensor in index.graph_input_names:
+                how, kind = "is a graph input", "runtime-constant-input"
+            elif inputs:
+                how, kind = (
+                    f"is computed from graph input(s) {', '.join(sorted(inputs))}",
+                    "runtime-computed-constant",
+                )
+            else:
+                how, kind = "is computed by a subgraph of constants (foldable)", "foldable-constant-input"
+            findings.append(
+                Finding(
+                    kind=kind,
+                    severity="warning",
+                    message=f"{node.op_type} {index.node_label(i)!r} input {pos} ({tensor}) {how}; TensorRT needs it as a build-time constant.",
+                    nodes=[index.node_label(i)],
+                    tensors=[tensor],
+                )
+            )
+    return findings
+
+
+def _int64_out_of_int32(init: onnx.TensorProto) -> bool:
+    if init.data_location == onnx.TensorProto.EXTERNAL:
+        return False
+    from onnx import numpy_helper
+
+    array = numpy_helper.to_array(init)
+    if array.size == 0 or array.size > 1_000_000:
+        return False
+    return bool((array > 2**31 - 1).any() or (array < -(2**31)).any())
+
+
+# ----------------------------------------------------------------------------- suggestions
+
+
+def rank_fixes(
+    diagnosis: Diagnosis, model: LoadedModel, index: GraphIndex | None = None, fix_options: Any = None
+) -> Diagnosis:
+    """Attach to every error and finding the fixes that answer it, best first."""
+    from workbench.fixes import FixContext, FixOptions, suggest
+
+    if fix_options is None:
+        profile = diagnosis.profile or {"shapes": {}, "assumed": []}
+        fix_options = FixOptions(
+            shapes={k: v for k, v in profile["shapes"].items() if k not in profile["assumed"]}
+        )
+    index = index or GraphIndex.build(
+        model.proto.graph, model.inferred.graph if model.inferred is not None else None
+    )
+    ctx = FixContext(
+        model=model.proto, index=index, options=fix_options or FixOptions(), issues=diagnosis.issues
+    )
+    for issue in diagnosis.issues:
+        issue.fixes = [fix.id for fix, _ in suggest(issue, ctx)]
+    return diagnosis

@@ -1,0 +1,227 @@
+"""Does a fixed model still mean what the original meant? Both run in ONNX Runtime on the
+same random inputs and their outputs must match within a tolerance."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from workbench.serialize import JsonRecord
+from workbench.shapes import ShapeProfile
+
+#: Default tolerance: |candidate - reference| <= ATOL + RTOL * |reference|, elementwise.
+ATOL = 1e-5
+RTOL = 1e-5
+_BATCH_NAMES = {"batch", "batch_size", "n", "b", "bs", "N"}
+_ORT_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(uint8)": np.uint8,
+    "tensor(int8)": np.int8,
+    "tensor(uint16)": np.uint16,
+    "tensor(int16)": np.int16,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+    "tensor(uint32)": np.uint32,
+    "tensor(uint64)": np.uint64,
+    "tensor(bool)": np.bool_,
+}
+
+
+@dataclass
+class MeaningCheck(JsonRecord):
+    """The outcome of comparing a candidate model with the reference in ONNX Runtime."""
+
+    checked: bool
+    passed: bool | None
+    reason: str | None = None
+    max_abs_diff: dict[str, float] = field(default_factory=dict)
+    atol: float = ATOL
+    rtol: float = RTOL
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)
+
+
+def _session(model: onnx.ModelProto | str) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if isinstance(model, str):
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    if model.ByteSize() < 2**31 - 2**20:
+        return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    with tempfile.TemporaryDirectory() as tmp:  # >2 GB: ONNX Runtime must read it from disk
+        path = os.path.join(tmp, "model.onnx")
+        onnx.save_model(model, path, save_as_external_data=True, location="model.onnx.data")
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def _concrete(shape: list[Any], given: list[int] | None, default_dim: int) -> list[int] | None:
+    if given is not None:
+        return list(given)
+    if shape is None:
+        return None
+    dims = []
+    for axis, d in enumerate(shape):
+        if isinstance(d, int) and d >= 0:
+            dims.append(d)
+        elif axis == 0 or (isinstance(d, str) and d in _BATCH_NAMES):
+            dims.append(1)
+        else:
+            dims.append(default_dim)
+    return dims
+
+
+def random_value(shape: list[int], dtype: Any, rng: np.random.Generator) -> np.ndarray:
+    """Inputs that exercise the model: normal floats, small non-negative ints, full-range uint8."""
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return rng.random(shape) < 0.5
+    if dtype == np.uint8:
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(0, 4, size=shape).astype(dtype)
+    return rng.normal(0.0, 1.0, size=shape).astype(dtype)
+
+
+def compare_models(
+    reference: onnx.ModelProto | str,
+    candidate: onnx.ModelProto | str,
+    *,
+    shapes: ShapeProfile | None = None,
+    seed: int = 0,
+    atol: float = ATOL,
+    rtol: float = RTOL,
+) -> MeaningCheck:
+    """Run both models on the same random inputs; ``passed`` when every output matches.
+
+    Dynamic dims take the opt shape from ``shapes``, else 1 for a batch axis and 8 for the
+    others (falling back to 1 when the reference refuses 8). An input the candidate turned
+    into a constant is fed to the reference with that constant's value.
+    """
+    try:
+        ref = _session(reference)
+    except Exception as exc:
+        return MeaningCheck(
+            checked=False,
+            passed=None,
+            reason=f"ONNX Runtime cannot run the original model ({_short(exc)}), so the fix was not checked for meaning.",
+        )
+    try:
+        cand = _session(candidate)
+    except Exception as exc:
+        return MeaningCheck(
+            checked=True, passed=False, reason=f"ONNX Runtime cannot run the fixed model: {_short(exc)}"
+        )
+
+    candidate_proto = candidate if isinstance(candidate, onnx.ModelProto) else onnx.load(candidate)
+    constants = {init.name: init for init in candidate_proto.graph.initializer}
+    cand_inputs = {i.name: i for i in cand.get_inputs()}
+    last_error: Exception | None = None
+    for default_dim in (8, 1):
+        rng = np.random.default_rng(seed)
+        ref_feeds: dict[str, np.ndarray] = {}
+        cand_feeds: dict[str, np.ndarray] = {}
+        used_shapes: dict[str, list[int]] = {}
+        for inp in ref.get_inputs():
+            given = (shapes or {}).get(inp.name)
+            opt = given[1] if given else None
+            if inp.name not in cand_inputs:
+                if inp.name in constants:
+                    from onnx import numpy_helper
+
+                    ref_feeds[inp.name] = numpy_helper.to_array(constants[inp.name]).astype(
+                        _ORT_TYPES.get(inp.type, np.float32)
+                    )
+                    continue
+                return MeaningCheck(
+                    checked=True, passed=False, reason=f"The fixed model lost input {inp.name!r}."
+                )
+            cand_inp = cand_inputs[inp.name]
+            shape = _concrete(cand_inp.shape, opt, default_dim) or _concrete(inp.shape, opt, default_dim)
+            if shape is None:
+                return MeaningCheck(
+                    checked=False,
+                    passed=None,
+                    reason=f"Input {inp.name!r} has no known shape to test with; give --shapes.",
+                )
+            base = random_value(shape, _ORT_TYPES.get(inp.type, np.float32), rng)
+            ref_feeds[inp.name] = base
+            cand_feeds[inp.name] = base.astype(_ORT_TYPES.get(cand_inp.type, np.float32))
+            used_shapes[inp.name] = shape
+        try:
+            ref_out = ref.run(None, ref_feeds)
+        except Exception as exc:
+            last_error = exc
+            continue
+        try:
+            cand_out = cand.run(None, cand_feeds)
+        except Exception as exc:
+            return MeaningCheck(
+                checked=True,
+                passed=False,
+                reason=f"The fixed model fails in ONNX Runtime: {_short(exc)}",
+                input_shapes=used_shapes,
+            )
+        return _compare_outputs(ref, cand, ref_out, cand_out, atol, rtol, used_shapes)
+    return MeaningCheck(
+        checked=False,
+        passed=None,
+        reason=f"ONNX Runtime cannot run the original model on test inputs ({_short(last_error)}); give --shapes.",
+    )
+
+
+def _compare_outputs(
+    ref: Any,
+    cand: Any,
+    ref_out: list[Any],
+    cand_out: list[Any],
+    atol: float,
+    rtol: float,
+    used_shapes: dict[str, list[int]],
+) -> MeaningCheck:
+    ref_named = {o.name: v for o, v in zip(ref.get_outputs(), ref_out)}
+    cand_named = {o.name: v for o, v in zip(cand.get_outputs(), cand_out)}
+    diffs: dict[str, float] = {}
+    failures = []
+    for name, expected in ref_named.items():
+        if name not in cand_named:
+            failures.append(f"output {name!r} is missing")
+            continue
+        got = np.asarray(cand_named[name])
+        expected = np.asarray(expected)
+        if got.shape != expected.shape:
+            failures.append(f"output {name!r} has shape {list(got.shape)} instead of {list(expected.shape)}")
+            continue
+        if expected.dtype.kind in "fc" or got.dtype.kind in "fc":
+            a, b = got.astype(np.float64), expected.astype(np.float64)
+            finite = np.isfinite(a) & np.isfinite(b)
+            diff = float(np.max(np.abs(a[finite] - b[finite]))) if finite.any() else 0.0
+            diffs[name] = diff
+            if not np.allclose(a, b, atol=atol, rtol=rtol, equal_nan=True):
+                failures.append(f"output {name!r} differs by up to {diff:.3g}")
+        else:
+            mismatched = int(np.count_nonzero(got != expected))
+            diffs[name] = float(mismatched)
+            if mismatched:
+                failures.append(f"output {name!r} differs in {mismatched} element(s)")
+    return MeaningCheck(
+        checked=True,
+        passed=not failures,
+        reason="; ".join(failures) or None,
+        max_abs_diff=diffs,
+        atol=atol,
+        rtol=rtol,
+        input_shapes=used_shapes,
+    )
+
+
+def _short(exc: BaseException | None) -> str:
+    text = str(exc or "").strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]

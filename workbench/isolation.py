@@ -1,0 +1,345 @@
+"""Run TensorRT work in worker processes, so a parser or builder crash is a reported error.
+
+A crash inside TensorRT's C++ code (a segfault, an abort, an out-of-memory kill) would
+take the Streamlit app or the notebook kernel down with it. Every parse and build
+therefore runs in a worker process. Workers are long-lived and reused, so isolation does
+not cost a fresh interpreter (and a fresh TensorRT import) per task; a worker that
+crashes, times out or is cancelled is killed and replaced.
+
+Each worker sends its native stdout/stderr (TensorRT's own prints) to a log file, and
+the part of the log written during a task comes back with the task's failure.
+
+The protocol is length-prefixed pickles over the worker's stdin and a duplicate of its
+original stdout; both ends are this module, and only plain data crosses it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from workbench.errors import WorkbenchError
+
+_HEADER = struct.Struct("<Q")
+
+
+class IsolatedTaskError(WorkbenchError):
+    """A task failed inside its worker; ``log`` holds what the worker printed."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, log: str = "", detail: str | None = None) -> None:
+        super().__init__(message, detail=detail)
+        self.log = log
+
+
+class WorkerCrashed(IsolatedTaskError):
+    """The worker process died (segfault, abort, killed for memory)."""
+
+
+class WorkerTimeout(IsolatedTaskError):
+    """The task ran past its time limit; the worker was killed."""
+
+
+class TaskCancelled(IsolatedTaskError):
+    """The user cancelled the task; the worker was killed."""
+
+
+def _write_frame(stream: IO[bytes], payload: Any) -> None:
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _read_exact(stream: IO[bytes], n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = stream.read(n)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(stream: IO[bytes]) -> Any:
+    (size,) = _HEADER.unpack(_read_exact(stream, _HEADER.size))
+    return pickle.loads(_read_exact(stream, size))
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "was killed"
+    if code < 0:
+        import signal
+
+        try:
+            return f"died from {signal.Signals(-code).name}"
+        except ValueError:
+            return f"died from signal {-code}"
+    return f"exited with status {code}"
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen[bytes]
+    reader: IO[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(offset)
+                return handle.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        with contextlib.suppress(Exception):
+            self.process.wait(timeout=10)
+        for stream in (self.process.stdin, self.reader):
+            with contextlib.suppress(Exception):
+                if stream is not None:
+                    stream.close()
+        with contextlib.suppress(OSError):
+            self.log_path.unlink()
+
+
+def _start_worker(env: dict[str, str] | None = None) -> _Worker:
+    log_fd, log_name = tempfile.mkstemp(prefix="trt-workbench-worker-", suffix=".log")
+    os.close(log_fd)
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench.isolation", log_name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=full_env,
+    )
+    assert process.stdout is not None
+    return _Worker(process=process, reader=process.stdout, log_path=Path(log_name))
+
+
+class WorkerPool:
+    """Long-lived worker processes, each running one task at a time."""
+
+    def __init__(self, size: int | None = None, env: dict[str, str] | None = None) -> None:
+        self.size = max(1, size or (os.cpu_count() or 1))
+        self.env = env
+        self._idle: list[_Worker] = []
+        self._busy = 0
+        self._lock = threading.Condition()
+        self._closed = False
+
+    def _acquire(self) -> _Worker:
+        with self._lock:
+            while True:
+                if self._closed:
+                    raise WorkbenchError("The worker pool is closed.")
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive():
+                        self._busy += 1
+                        return worker
+                    worker.kill()
+                if self._busy < self.size:
+                    self._busy += 1
+                    break
+                self._lock.wait()
+        try:
+            return _start_worker(self.env)
+        except BaseException:
+            with self._lock:
+                self._busy -= 1
+                self._lock.notify()
+            raise
+
+    def _release(self, worker: _Worker | None) -> None:
+        with self._lock:
+            self._busy -= 1
+            if worker is not None and worker.alive() and not self._closed:
+                self._idle.append(worker)
+            elif worker is not None:
+                worker.kill()
+            self._lock.notify()
+
+    def run(
+        self,
+        func: str,
+        kwargs: dict[str, Any],
+        *,
+        timeout: float = 600.0,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Any:
+        """Run ``module:function(**kwargs)`` in a worker and return its (picklable) result.
+
+        Raises:
+            WorkerCrashed, WorkerTimeout, TaskCancelled: the worker was lost; it is replaced.
+            IsolatedTaskError: the function raised; its message and traceback come back.
+        """
+        worker = self._acquire()
+        keep: _Worker | None = worker
+        try:
+            offset = worker.log_size()
+            assert worker.process.stdin is not None
+            try:
+                _write_frame(worker.process.stdin, (func, kwargs))
+            except (BrokenPipeError, OSError) as exc:
+                keep = None
+                worker.kill()
+                raise WorkerCrashed(
+                    f"The worker process {_describe_exit(worker.process.poll())} before the task started."
+                ) from exc
+            result = self._wait(worker, offset, timeout, cancelled)
+            if result[0] == "ok":
+                return result[1]
+            _, kind, message, trace = result
+            if kind == "WorkbenchError":
+                raise WorkbenchError(message, detail=trace)
+            raise IsolatedTaskError(f"{message}", log=worker.log_since(offset), detail=trace)
+        except (WorkerCrashed, WorkerTimeout, TaskCancelled):
+            keep = None
+            raise
+        finally:
+            self._release(keep)
+
+    def _wait(
+        self, worker: _Worker, offset: int, timeout: float, cancelled: Callable[[], bool] | None
+    ) -> Any:
+        outcome: dict[str, Any] = {}
+
+        def read() -> None:
+            try:
+                outcome["frame"] = _read_frame(worker.reader)
+            except Exception as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=read, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while thread.is_alive():
+            thread.join(0.05)
+            if not thread.is_alive():
+                break
+            if cancelled is not None and cancelled():
+                log = worker.log_since(offset)
+                worker.kill()
+                raise TaskCancelled("Cancelled.", log=log)
+            if time.monotonic() > deadline:
+                log = worker.log_since(offset)
+                worker.kill()
+                raise WorkerTimeout(
+                    f"The task ran longer than its {timeout:.0f} s limit and was stopped.", log=log
+                )
+        if "frame" in outcome:
+            return outcome["frame"]
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.process.wait(timeout=5)
+        log = worker.log_since(offset)
+        how = _describe_exit(worker.process.poll())
+        worker.kill()
+        raise WorkerCrashed(f"The TensorRT worker process {how}.", log=log)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            with contextlib.suppress(Exception):
+                assert worker.process.stdin is not None
+                worker.process.stdin.close()
+            worker.kill()
+
+
+_POOLS: dict[tuple[tuple[str, str], ...], WorkerPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def shared_pool(env: dict[str, str] | None = None) -> WorkerPool:
+    """The process-wide pool for a given environment (e.g. Polygraphy's RTX switch)."""
+    key = tuple(sorted((env or {}).items()))
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = WorkerPool(env=env)
+        return pool
+
+
+def run_isolated(
+    func: str,
+    kwargs: dict[str, Any],
+    *,
+    timeout: float = 600.0,
+    cancelled: Callable[[], bool] | None = None,
+    env: dict[str, str] | None = None,
+) -> Any:
+    """Run ``module:function(**kwargs)`` in a shared worker process (see :class:`WorkerPool`)."""
+    return shared_pool(env).run(func, kwargs, timeout=timeout, cancelled=cancelled)
+
+
+@atexit.register
+def _close_pools() -> None:
+    for pool in list(_POOLS.values()):
+        pool.close()
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+def _worker_main(log_path: str) -> None:
+    # Keep the protocol on a private copy of stdout, then point fds 1 and 2 at the log so
+    # whatever native code prints never corrupts the protocol and is kept for the report.
+    protocol_out = os.fdopen(os.dup(1), "wb")
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    requests = sys.stdin.buffer
+    while True:
+        try:
+            func, kwargs = _read_frame(requests)
+        except EOFError:
+            return
+        try:
+            module_name, _, attr = func.partition(":")
+            target = getattr(importlib.import_module(module_name), attr)
+            reply: tuple[Any, ...] = ("ok", target(**kwargs))
+        except WorkbenchError as exc:
+            reply = ("error", "WorkbenchError", exc.message, traceback.format_exc())
+        except BaseException as exc:
+            reply = ("error", type(exc).__name__, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _write_frame(protocol_out, reply)
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1])

@@ -1,0 +1,267 @@
+"""TensorRT work that runs inside an isolated worker process (see :mod:`workbench.isolation`).
+
+Written once against TensorRT's documented Python API and shared by full TensorRT
+(10.x, 11.x) and TensorRT-RTX, which has the same shape. mypy checks it against the
+TensorRT 10.13 stubs; APIs that only one of them has (``set_compute_capability`` is
+TensorRT-RTX's) are reached through ``getattr`` guards.
+
+Every function here returns plain data (dicts of str/int/float/list), never TensorRT
+objects, because its result crosses a process boundary.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from workbench.backends import BackendInfo, import_backend, prepare_polygraphy, resolve_backend
+
+if TYPE_CHECKING:
+    import tensorrt as trt
+else:
+    trt = None  # bound to tensorrt or tensorrt_rtx by _bind() in the worker
+
+_BOUND: BackendInfo | None = None
+
+#: Log lines that are noise on a CPU-only machine: TensorRT-RTX probes for a GPU and
+#: reports that the CUDA driver is missing, which says nothing about the model.
+NOISE_PATTERNS = (
+    re.compile(r"cudaError 35"),
+    re.compile(r"CUDA driver version is insufficient"),
+    re.compile(r"CUDA initialization failure"),
+    re.compile(r"--- (Begin|End) node ---"),
+    re.compile(r"^\s*Node name:"),
+)
+
+SEVERITY_NAMES = {0: "internal_error", 1: "error", 2: "warning", 3: "info", 4: "verbose"}
+
+
+def _bind(backend: str) -> BackendInfo:
+    """Import the chosen backend once per worker and point Polygraphy at it."""
+    global trt, _BOUND
+    info = resolve_backend(backend)
+    if _BOUND is None or _BOUND.name != info.name:
+        prepare_polygraphy(info)
+        trt = import_backend(info)
+        _BOUND = info
+    return info
+
+
+def is_noise(message: str) -> bool:
+    return any(p.search(message) for p in NOISE_PATTERNS)
+
+
+def make_logger(min_severity: int = 2) -> Any:
+    """A TensorRT logger that keeps (severity, message) records instead of printing them."""
+
+    class CollectingLogger(trt.ILogger):
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.records: list[tuple[str, str]] = []
+            self.mark = 0
+
+        def log(self, severity: trt.ILogger.Severity, msg: str) -> None:
+            level = int(severity)
+            if level <= min_severity and not is_noise(msg):
+                self.records.append((SEVERITY_NAMES.get(level, str(level)), msg))
+
+        def errors_since_mark(self) -> list[str]:
+            return [m for s, m in self.records[self.mark :] if s in ("error", "internal_error")]
+
+    return CollectingLogger()
+
+
+def parse_target(target: str | None) -> tuple[str, int, int] | None:
+    """``"sm89"``/``"8.9"``/``"89"`` -> ``("SM89", 8, 9)``; None when no target was given."""
+    if not target:
+        return None
+    digits = re.sub(r"[^0-9]", "", target)
+    if len(digits) < 2:
+        raise ValueError(f"Unknown compute capability {target!r}: write it like sm89 or 8.9.")
+    major, minor = int(digits[:-1]), int(digits[-1])
+    return f"SM{major}{minor}", major, minor
+
+
+def apply_target(config: trt.IBuilderConfig, target: str | None) -> str | None:
+    """Build for a compute capability ahead of time (TensorRT-RTX); full TensorRT builds for its GPU."""
+    parsed = parse_target(target)
+    if parsed is None:
+        return None
+    name, _, _ = parsed
+    capability_enum = getattr(trt, "ComputeCapability", None)
+    setter = getattr(config, "set_compute_capability", None)
+    if capability_enum is None or setter is None:
+        return None  # full TensorRT: the engine is built for the GPU it runs on
+    member = getattr(capability_enum, name, None)
+    if member is None:
+        supported = [m for m in capability_enum.__members__ if m.startswith("SM")]
+        raise ValueError(
+            f"{_BOUND.name if _BOUND else 'This TensorRT'} cannot target {name}: it builds for {', '.join(supported)}."
+        )
+    config.num_compute_capabilities = 1  # type: ignore[attr-defined]
+    setter(member, 0)
+    return name.lower()
+
+
+def network_inputs(network: trt.INetworkDefinition) -> list[dict[str, Any]]:
+    result = []
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        result.append(
+            {
+                "name": tensor.name,
+                "shape": [int(tensor.shape[d]) for d in range(len(tensor.shape))],
+                "dtype": str(tensor.dtype).split(".")[-1].lower(),
+                "is_shape_tensor": bool(tensor.is_shape_tensor),
+            }
+        )
+    return result
+
+
+def add_profile(
+    builder: trt.Builder,
+    config: trt.IBuilderConfig,
+    network: trt.INetworkDefinition,
+    shapes: dict[str, list[list[int]]] | None,
+) -> dict[str, Any] | None:
+    """One optimization profile from user shapes; dynamic dims nobody gave become 1 (Polygraphy's convention)."""
+    inputs = network_inputs(network)
+    dynamic = [i for i in inputs if any(d < 0 for d in i["shape"])]
+    given = shapes or {}
+    if not dynamic and not given:
+        return None
+    profile = builder.create_optimization_profile()
+    used: dict[str, Any] = {}
+    assumed = []
+    for inp in inputs:
+        triple = given.get(inp["name"])
+        if triple is None:
+            if not any(d < 0 for d in inp["shape"]):
+                continue
+            static = [d if d >= 0 else 1 for d in inp["shape"]]
+            triple = [static, static, static]
+            assumed.append(inp["name"])
+        if inp["is_shape_tensor"]:
+            profile.set_shape_input(inp["name"], *triple)
+        else:
+            profile.set_shape(inp["name"], *(trt.Dims(dims) for dims in triple))
+        used[inp["name"]] = triple
+    config.add_optimization_profile(profile)
+    return {"shapes": used, "assumed": assumed}
+
+
+def _parser_errors(parser: trt.OnnxParser) -> list[dict[str, Any]]:
+    errors = []
+    for i in range(parser.num_errors):
+        err = parser.get_error(i)
+        entry: dict[str, Any] = {
+            "node_index": int(err.node()),
+            "code": str(err.code()).split(".")[-1],
+            "desc": err.desc(),
+            "func": err.func(),
+            "file": err.file(),
+            "line": int(err.line()),
+        }
+        # node_name() and node_operator() arrived in TensorRT 10; guard older bindings.
+        entry["node_name"] = err.node_name() if hasattr(err, "node_name") else ""
+        entry["op_type"] = err.node_operator() if hasattr(err, "node_operator") else ""
+        stack_size = getattr(err, "local_function_stack_size", None)
+        entry["local_functions"] = list(err.local_function_stack()) if stack_size and stack_size() else []
+        errors.append(entry)
+    return errors
+
+
+def _capability(parser: trt.OnnxParser, model_bytes: bytes, model_path: str) -> list[dict[str, Any]] | None:
+    """Which node ranges TensorRT supports, as ``polygraphy inspect capability`` reports them."""
+    supports = getattr(parser, "supports_model_v2", None)
+    if supports is None:
+        return None
+    supports(model_bytes, model_path)
+    ranges = []
+    for i in range(parser.num_subgraphs):
+        ranges.append(
+            {
+                "supported": bool(parser.is_subgraph_supported(i)),
+                "nodes": [int(n) for n in parser.get_subgraph_nodes(i)],
+            }
+        )
+    return ranges
+
+
+def parse_and_check(
+    model_path: str,
+    backend: str = "auto",
+    build_check: bool = False,
+    target: str | None = None,
+    shapes: dict[str, list[list[int]]] | None = None,
+    capability: bool = False,
+    builder_optimization_level: int | None = None,
+) -> dict[str, Any]:
+    """Parse with the ONNX parser (``parse_from_file``, so external data resolves) and,
+    when it parses and ``build_check`` is set, build the network once.
+
+    Returns plain data: backend, parse errors, build errors, the profile used, the
+    capability partition, the filtered log and where the time went.
+    """
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    info = _bind(backend)
+    seconds["import"] = time.perf_counter() - start
+
+    logger = make_logger()
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    start = time.perf_counter()
+    parse_ok = bool(parser.parse_from_file(model_path))
+    seconds["parse"] = time.perf_counter() - start
+    result: dict[str, Any] = {
+        "backend": {"name": info.name, "version": info.version},
+        "parse_ok": parse_ok,
+        "parse_errors": _parser_errors(parser),
+        "build_ok": None,
+        "build_errors": [],
+        "target": None,
+        "profile": None,
+        "capability": None,
+        "engine_bytes": None,
+        "network_inputs": network_inputs(network) if parse_ok else [],
+    }
+
+    if capability:
+        start = time.perf_counter()
+        with open(model_path, "rb") as handle:
+            model_bytes = handle.read()
+        # The parser does not own its network or logger: keep both alive while it works
+        # (a temporary network here is freed under the parser and crashes it).
+        cap_network = builder.create_network(0)
+        cap_logger = make_logger(min_severity=-1)
+        cap_parser = trt.OnnxParser(cap_network, cap_logger)
+        result["capability"] = _capability(cap_parser, model_bytes, model_path)
+        del cap_parser, cap_network, cap_logger
+        seconds["capability"] = time.perf_counter() - start
+
+    if parse_ok and build_check:
+        config = builder.create_builder_config()
+        if builder_optimization_level is not None:
+            config.builder_optimization_level = builder_optimization_level
+        try:
+            result["target"] = apply_target(config, target)
+            result["profile"] = add_profile(builder, config, network, shapes)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            result["build_ok"] = False
+            result["build_errors"] = [str(exc)]
+        else:
+            logger.mark = len(logger.records)
+            start = time.perf_counter()
+            engine = builder.build_serialized_network(network, config)
+            seconds["build"] = time.perf_counter() - start
+            result["build_ok"] = engine is not None
+            result["engine_bytes"] = int(engine.nbytes) if engine is not None else None
+            result["build_errors"] = logger.errors_since_mark() if engine is None else []
+            if engine is None and not result["build_errors"]:
+                result["build_errors"] = ["The builder returned no engine and logged no error."]
+    result["log"] = logger.records
+    result["seconds"] = seconds
+    return result
