@@ -14,7 +14,16 @@ from conftest import manifest, requires_rtx, run_cli, sample, sample_shapes
 from onnx import TensorProto, helper, numpy_helper
 
 from workbench.fixes import REGISTRY, FixOptions
-from workbench.fixing import DiagnoseOptions, FixStep, RejectedFix, apply_fix, auto_fix, export, fix_script, start_session
+from workbench.fixing import (
+    DiagnoseOptions,
+    FixStep,
+    RejectedFix,
+    apply_fix,
+    auto_fix,
+    export,
+    fix_script,
+    start_session,
+)
 from workbench.model import load_model
 
 pytestmark = [pytest.mark.rtx, requires_rtx]
@@ -28,7 +37,9 @@ def _session(path: Path, workspace, shapes=None, values=None, build_check=True):
         load_model(path),
         workspace=workspace,
         options=options,
-        diagnose_options=DiagnoseOptions(backend="tensorrt-rtx", build_check=build_check, shapes=shapes or {}),
+        diagnose_options=DiagnoseOptions(
+            backend="tensorrt-rtx", build_check=build_check, shapes=shapes or {}
+        ),
     )
 
 
@@ -51,7 +62,12 @@ def test_auto_fix_repairs_every_broken_sample(entry: dict, workspace, tmp_path: 
     # The exported script reproduces the fixed model from the original file, on its own.
     output, script = export(session, tmp_path / "fixed.onnx", tmp_path / "fix.py")
     again = tmp_path / "again.onnx"
-    subprocess.run([sys.executable, str(script), str(sample(entry["file"])), str(again)], check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [sys.executable, str(script), str(sample(entry["file"])), str(again)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     a, b = onnx.load(str(output)), onnx.load(str(again))
     assert a.graph.SerializeToString(deterministic=True) == b.graph.SerializeToString(deterministic=True)
 
@@ -82,7 +98,9 @@ def test_a_fix_that_changes_results_is_rejected(workspace, tmp_path: Path) -> No
         helper.make_node("Sub", ["s", "big"], ["d"], name="sub_big"),
         helper.make_node("Cast", ["d"], ["y"], to=TensorProto.FLOAT, name="to_float"),
     ]
-    model = helper.make_model(helper.make_graph(nodes, "precise", [x], [y], [big]), opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(
+        helper.make_graph(nodes, "precise", [x], [y], [big]), opset_imports=[helper.make_opsetid("", 17)]
+    )
     path = _save(model, tmp_path / "precise.onnx")
     session = _session(path, workspace)
     result = apply_fix(session, "cast-float64-initializers")
@@ -97,7 +115,9 @@ def test_set_input_constant_for_axes_given_as_input(workspace, tmp_path: Path) -
     axes = helper.make_tensor_value_info("axes", TensorProto.INT64, [1])
     out = helper.make_tensor_value_info("reduced", TensorProto.FLOAT, [2, 1, 4])
     node = helper.make_node("ReduceSum", ["data", "axes"], ["reduced"], keepdims=1, name="reduce")
-    model = helper.make_model(helper.make_graph([node], "g", [data, axes], [out]), opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(
+        helper.make_graph([node], "g", [data, axes], [out]), opset_imports=[helper.make_opsetid("", 13)]
+    )
     path = _save(model, tmp_path / "axes_input.onnx")
     no_value = _session(path, workspace)
     assert not no_value.original_diagnosis.parse_ok
@@ -118,7 +138,12 @@ def test_remove_training_nodes(workspace, tmp_path: Path) -> None:
         helper.make_node("Dropout", ["r"], ["d"], name="dropout"),
         helper.make_node("Sigmoid", ["d"], ["y"], name="sigmoid"),
     ]
-    path = _save(helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "dropout.onnx")
+    path = _save(
+        helper.make_model(
+            helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)]
+        ),
+        tmp_path / "dropout.onnx",
+    )
     session = _session(path, workspace)
     assert any(f.kind == "training-nodes" for f in session.original_diagnosis.findings)
     step = apply_fix(session, "remove-training-nodes")
@@ -133,8 +158,14 @@ def test_convert_opset_and_clamp_int64(workspace, tmp_path: Path) -> None:
     starts = numpy_helper.from_array(np.array([1], np.int64), "starts")
     ends = numpy_helper.from_array(np.array([2**63 - 1], np.int64), "ends")
     axes = numpy_helper.from_array(np.array([3], np.int64), "axes")
-    nodes = [helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["s"], name="slice"), helper.make_node("Relu", ["s"], ["y"], name="relu")]
-    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [starts, ends, axes]), opset_imports=[helper.make_opsetid("", 11)])
+    nodes = [
+        helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["s"], name="slice"),
+        helper.make_node("Relu", ["s"], ["y"], name="relu"),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y], [starts, ends, axes]),
+        opset_imports=[helper.make_opsetid("", 11)],
+    )
     path = _save(model, tmp_path / "slice.onnx")
     session = _session(path, workspace)
     assert any(f.kind == "int64-out-of-int32-range" for f in session.original_diagnosis.findings)
@@ -172,8 +203,13 @@ def test_simplify_with_onnxslim_also_folds_the_axes(workspace) -> None:
 def test_cleanup_toposort_sorts_an_unsorted_graph(workspace, tmp_path: Path) -> None:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])
-    nodes = [helper.make_node("Sigmoid", ["r"], ["y"], name="second"), helper.make_node("Relu", ["x"], ["r"], name="first")]
-    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    nodes = [
+        helper.make_node("Sigmoid", ["r"], ["y"], name="second"),
+        helper.make_node("Relu", ["x"], ["r"], name="first"),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)]
+    )
     path = tmp_path / "unsorted.onnx"
     onnx.save(model, str(path))
     session = _session(path, workspace)
@@ -186,9 +222,19 @@ def test_cleanup_toposort_sorts_an_unsorted_graph(workspace, tmp_path: Path) -> 
 
 def test_every_fix_explains_itself_and_its_snippet_compiles() -> None:
     required = {
-        "fold-constants", "override-input-shapes", "rename-shared-dims", "set-input-constant", "convert-opset",
-        "retype-inputs", "cast-float64-initializers", "clamp-int64-initializers", "remove-training-nodes",
-        "cleanup-toposort", "simplify-onnxslim", "extract-failing-subgraph", "decompose-contrib-ops",
+        "fold-constants",
+        "override-input-shapes",
+        "rename-shared-dims",
+        "set-input-constant",
+        "convert-opset",
+        "retype-inputs",
+        "cast-float64-initializers",
+        "clamp-int64-initializers",
+        "remove-training-nodes",
+        "cleanup-toposort",
+        "simplify-onnxslim",
+        "extract-failing-subgraph",
+        "decompose-contrib-ops",
     }
     assert required <= set(REGISTRY)
     for fix in REGISTRY.values():
@@ -205,7 +251,15 @@ def test_cli_fix_contract(tmp_path: Path) -> None:
     out = tmp_path / "fixed.onnx"
     script = tmp_path / "fix.py"
     result = run_cli(
-        "fix", str(sample("broken_contrib_ops.onnx")), "-o", str(out), "--auto", "--build-check", "--script", str(script), "--json",
+        "fix",
+        str(sample("broken_contrib_ops.onnx")),
+        "-o",
+        str(out),
+        "--auto",
+        "--build-check",
+        "--script",
+        str(script),
+        "--json",
         env={"TRT_WORKBENCH_HOME": str(tmp_path / "home")},
     )
     assert result.returncode == 0, result.stderr
@@ -216,12 +270,27 @@ def test_cli_fix_contract(tmp_path: Path) -> None:
     assert payload["output"] == str(out) and out.is_file()
     assert payload["script"] == str(script) and script.is_file()
 
-    nothing = run_cli("fix", str(sample("broken_contrib_ops.onnx")), "-o", str(tmp_path / "x.onnx"), "--apply", "fold-constants", "--json")
+    nothing = run_cli(
+        "fix",
+        str(sample("broken_contrib_ops.onnx")),
+        "-o",
+        str(tmp_path / "x.onnx"),
+        "--apply",
+        "fold-constants",
+        "--json",
+    )
     assert nothing.returncode == 1
     assert json.loads(nothing.stdout)["applied"] == []
     assert json.loads(nothing.stdout)["rejected"][0]["fix_id"] == "fold-constants"
 
     usage = run_cli("fix", str(sample("broken_contrib_ops.onnx")), "-o", str(tmp_path / "y.onnx"))
     assert usage.returncode == 2 and "--auto" in usage.stderr
-    unknown = run_cli("fix", str(sample("broken_contrib_ops.onnx")), "-o", str(tmp_path / "y.onnx"), "--apply", "make-it-work")
+    unknown = run_cli(
+        "fix",
+        str(sample("broken_contrib_ops.onnx")),
+        "-o",
+        str(tmp_path / "y.onnx"),
+        "--apply",
+        "make-it-work",
+    )
     assert unknown.returncode == 2 and "no fix called" in unknown.stderr

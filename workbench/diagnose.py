@@ -245,12 +245,14 @@ def diagnose(
         errors.append(build_error(message, index, model))
     if raw.get("profile") and raw["profile"].get("assumed"):
         names = ", ".join(raw["profile"]["assumed"])
+        failed = build_ok is False
         findings.append(
             Finding(
                 kind="assumed-profile",
-                severity="info",
+                severity="warning" if failed else "info",
                 message=f"The build check gave {names} a profile with every dynamic dim set to 1 "
-                "(Polygraphy's default); pass --shapes for the shapes you will serve.",
+                "(Polygraphy's default); pass --shapes for the shapes you will serve."
+                + (" The build failure may come from those tiny shapes." if failed else ""),
                 tensors=list(raw["profile"]["assumed"]),
             )
         )
@@ -620,6 +622,38 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
                 tensors=[name],
             )
         )
+
+    # If nodes: TensorRT builds both branches; a condition that depends on an input can fail
+    # in the builder, and one that depends only on constants should be folded away.
+    for i, node in enumerate(graph.node):
+        if node.op_type != "If" or not node.input:
+            continue
+        cond = node.input[0]
+        if index.is_constant(cond):
+            continue
+        _, inputs = index.ancestors(cond)
+        if inputs:
+            findings.append(
+                Finding(
+                    kind="data-dependent-if",
+                    severity="warning",
+                    message=f"If {index.node_label(i)!r} branches on input(s) {', '.join(sorted(inputs))}: TensorRT builds it as a "
+                    "conditional, which can fail in the builder. If the input is fixed where you deploy, give it a value "
+                    f"(--input-value {sorted(inputs)[0]}=...) and fold the If away.",
+                    nodes=[index.node_label(i)],
+                    tensors=sorted(inputs),
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    kind="foldable-if",
+                    severity="warning",
+                    message=f"If {index.node_label(i)!r} branches on a value computed from constants: folding removes it.",
+                    nodes=[index.node_label(i)],
+                    tensors=[cond],
+                )
+            )
 
     # Inputs TensorRT needs constant but that are computed at run time.
     for i, node in enumerate(graph.node):

@@ -95,6 +95,7 @@ def compare_models(
     candidate: onnx.ModelProto | str,
     *,
     shapes: ShapeProfile | None = None,
+    input_values: dict[str, Any] | None = None,
     seed: int = 0,
     atol: float = ATOL,
     rtol: float = RTOL,
@@ -103,7 +104,8 @@ def compare_models(
 
     Dynamic dims take the opt shape from ``shapes``, else 1 for a batch axis and 8 for the
     others (falling back to 1 when the reference refuses 8). An input the candidate turned
-    into a constant is fed to the reference with that constant's value.
+    into a constant is fed to the reference with that constant's value (from the candidate's
+    initializer, or from ``input_values`` once later fixes folded it away).
     """
     try:
         ref = _session(reference)
@@ -133,6 +135,11 @@ def compare_models(
             given = (shapes or {}).get(inp.name)
             opt = given[1] if given else None
             if inp.name not in cand_inputs:
+                if input_values and inp.name in input_values:
+                    ref_feeds[inp.name] = np.asarray(input_values[inp.name]).astype(
+                        _ORT_TYPES.get(inp.type, np.float32)
+                    )
+                    continue
                 if inp.name in constants:
                     from onnx import numpy_helper
 

@@ -211,6 +211,7 @@ def apply_fix(
             session.original_path,
             fixed,
             shapes=session.diagnose_options.shapes or session.options.shapes or None,
+            input_values=session.options.input_values or None,
         )
         if meaning.checked and not meaning.passed:
             rejected = RejectedFix(
@@ -279,7 +280,9 @@ def auto_fix(
     and repeat until the model parses (and builds, with a build check) or nothing applies.
 
     Then apply the fixes meant for warnings (such as float64 weights) that still apply.
-    A fix is tried again only after the model has changed since its last try.
+    A fix is tried again only after the model has changed since its last try. A fallback
+    fix (low relevance) that leaves the problems as they were is undone again, so the
+    history holds only steps that did something for the model.
     """
     tried: set[tuple[str, str]] = set()
     for _ in range(max_steps):
@@ -289,7 +292,7 @@ def auto_fix(
         done = diagnosis.parse_ok and (diagnosis.build_ok is not False)
         candidates = _candidates(session, diagnosis, warnings_only=done)
         applied = False
-        for fix_id, issue in candidates:
+        for fix_id, issue, score in candidates:
             key = (fix_id, _current_hash(session))
             if key in tried:
                 continue
@@ -297,22 +300,53 @@ def auto_fix(
             if progress:
                 progress(f"trying {fix_id}")
             result = apply_fix(session, fix_id, issue=issue)
-            if isinstance(result, FixStep):
-                applied = True
-                break
+            if not isinstance(result, FixStep):
+                continue
+            if score < _FALLBACK_SCORE and not _improved(diagnosis, result.after):
+                session.undo()
+                session.rejected.append(
+                    RejectedFix(
+                        fix_id=fix_id,
+                        params=result.params,
+                        reason=f"{result.title} left the problems as they were; undone.",
+                    )
+                )
+                continue
+            applied = True
+            break
         if not applied:
             break
     return session
+
+
+#: Suggestions ranked below this are fallbacks: kept by --auto only when they help.
+_FALLBACK_SCORE = 5.0
+
+
+def _signature(diagnosis: Diagnosis) -> tuple[Any, ...]:
+    return (
+        diagnosis.parse_ok,
+        diagnosis.build_ok,
+        tuple((e.stage, e.op_type, e.message) for e in diagnosis.errors if e.stage in ("parse", "build")),
+    )
+
+
+def _improved(before: Diagnosis, after: Diagnosis) -> bool:
+    if after.ok and not before.ok:
+        return True
+    return _signature(before) != _signature(after) and len(after.errors) <= len(before.errors)
 
 
 def _current_hash(session: FixSession) -> str:
     return session.steps[-1].content_hash if session.steps else session.original_hash
 
 
-def _candidates(session: FixSession, diagnosis: Diagnosis, *, warnings_only: bool) -> list[tuple[str, Any]]:
+def _candidates(
+    session: FixSession, diagnosis: Diagnosis, *, warnings_only: bool
+) -> list[tuple[str, Any, float]]:
     current = load_model(session.current_path)
     ctx = _context(current.proto, session.options, diagnosis)
-    ordered: list[tuple[str, Any]] = []
+    ordered: list[tuple[str, Any, float]] = []
     if warnings_only:
         issues: list[Any] = [f for f in diagnosis.findings if f.severity in ("warning", "error")]
     else:
@@ -323,13 +357,13 @@ def _candidates(session: FixSession, diagnosis: Diagnosis, *, warnings_only: boo
             *[e for e in diagnosis.errors if e.stage == "onnx"],
         ]
     for issue in issues:
-        for fix, _score in suggest(issue, ctx):
+        for fix, score in suggest(issue, ctx):
             if not fix.auto:
                 continue
             if warnings_only and not fix.auto_for_warnings:
                 continue
-            if all(fix.id != f for f, _ in ordered):
-                ordered.append((fix.id, issue))
+            if all(fix.id != f for f, _, _ in ordered):
+                ordered.append((fix.id, issue, score))
     return ordered
 
 

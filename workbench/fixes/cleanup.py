@@ -77,6 +77,8 @@ def _cleanup_relevance(issue: Any, ctx: FixContext) -> float:
 
 
 def _slim_relevance(issue: Any, ctx: FixContext) -> float:
+    if getattr(issue, "kind", None) == "foldable-if":
+        return 9  # onnxslim inlines an If whose condition is constant
     if issue.stage == "parse" and message_has(
         issue, "IShuffleLayer applied to shape tensor", "is_weights", "shape tensor"
     ):

@@ -82,7 +82,7 @@ def _constant_tensors(issue: Any, ctx: FixContext) -> list[str]:
 
 
 def _fold_relevance(issue: Any, ctx: FixContext) -> float:
-    if is_kind(issue, "foldable-constant-input"):
+    if is_kind(issue, "foldable-constant-input", "foldable-if"):
         return 10
     if is_kind(issue, "runtime-computed-constant"):
         return 4  # folding works once the shapes it depends on are static
@@ -101,8 +101,10 @@ def _fold_relevance(issue: Any, ctx: FixContext) -> float:
 
 
 def _set_constant_relevance(issue: Any, ctx: FixContext) -> float:
-    if is_kind(issue, "runtime-constant-input"):
+    if is_kind(issue, "runtime-constant-input", "data-dependent-if"):
         return 10
+    if issue.stage == "build" and message_has(issue, "ScopeType", "IIfConditionalOutputLayer", "conditional"):
+        return 8
     if issue.stage == "parse" and message_has(issue, *_NEEDS_CONSTANT, "must have type Int32 or Int64"):
         tensors = _constant_tensors(issue, ctx)
         if any(t in ctx.index.graph_input_names for t in tensors):
