@@ -47,35 +47,63 @@ class BackendInfo(JsonRecord):
         return self.name == "tensorrt-rtx" or self.major >= 11
 
 
-def _real_module(module_name: str) -> ModuleType | None:
-    """Import a TensorRT module, or None when it is absent or only a stub.
+def _is_installed(module_name: str) -> bool:
+    """Whether a real TensorRT module is importable, without importing it.
 
-    ``tensorrt-stubs`` installs a bare ``tensorrt/`` folder of ``.pyi`` files, which
-    Python imports as an empty namespace package: only a module with a ``Builder`` is real.
+    ``tensorrt-stubs`` installs a bare ``tensorrt/`` folder of ``.pyi`` files, which Python
+    would import as an empty namespace package: only a package with an ``__init__.py`` is
+    real. prepare_polygraphy() may alias ``sys.modules["tensorrt"]`` to tensorrt_rtx, which is
+    still TensorRT-RTX, not full TensorRT.
     """
-    if importlib.util.find_spec(module_name) is None:
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:
+        return getattr(loaded, "__name__", "") == module_name and hasattr(loaded, "Builder")
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin is not None and spec.origin.endswith("__init__.py")
+
+
+_DISTRIBUTIONS = {
+    "tensorrt": ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11"),
+    "tensorrt_rtx": ("tensorrt_rtx", "tensorrt-rtx"),
+}
+
+
+def _version(module_name: str) -> str:
+    import importlib.metadata
+
+    for dist in _DISTRIBUTIONS.get(module_name, (module_name,)):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    # Installed without pip metadata (e.g. NVIDIA's containers): ask the module itself.
+    module = _real_module(module_name)
+    return str(getattr(module, "__version__", "unknown"))
+
+
+def _real_module(module_name: str) -> ModuleType | None:
+    """Import a TensorRT module, or None when it is absent, a stub or an alias."""
+    if not _is_installed(module_name):
         return None
     try:
         module = importlib.import_module(module_name)
     except Exception:
         return None
-    if not hasattr(module, "Builder") or not hasattr(module, "__version__"):
-        return None
-    # prepare_polygraphy() may alias sys.modules["tensorrt"] to tensorrt_rtx: that is
-    # still TensorRT-RTX, not full TensorRT.
-    if module.__name__ != module_name:
+    if not hasattr(module, "Builder") or getattr(module, "__name__", "") != module_name:
         return None
     return module
 
 
 def installed_backends() -> list[BackendInfo]:
-    """Every TensorRT backend that imports here, full TensorRT first."""
-    found = []
-    for name in BACKEND_NAMES:
-        module = _real_module(_MODULES[name])
-        if module is not None:
-            found.append(BackendInfo(name=name, version=str(module.__version__)))
-    return found
+    """Every TensorRT backend installed here, full TensorRT first (nothing is imported)."""
+    return [
+        BackendInfo(name=name, version=_version(_MODULES[name]))
+        for name in BACKEND_NAMES
+        if _is_installed(_MODULES[name])
+    ]
 
 
 def resolve_backend(requested: str = "auto") -> BackendInfo:
@@ -105,6 +133,38 @@ def resolve_backend(requested: str = "auto") -> BackendInfo:
         else "pip install 'trt-workbench[tensorrt]' on a machine with an NVIDIA GPU"
     )
     raise BackendUnavailableError(f"{requested} is not installed here ({hint}).")
+
+
+def worker_environment(info: BackendInfo) -> dict[str, str]:
+    """Environment of the isolated TensorRT workers for one backend (one pool per backend).
+
+    The preload hook imports the backend as soon as a worker starts, so that cost overlaps
+    whatever the caller does before sending its first task.
+    """
+    return {
+        "TRT_WORKBENCH_BACKEND": info.name,
+        "TRT_WORKBENCH_WORKER_PRELOAD": "workbench.trt_worker:warm_up",
+    }
+
+
+def prestart_worker(backend: str = "auto") -> None:
+    """Start an isolated TensorRT worker now, so its start-up overlaps the caller's own work
+    (the CLI calls this before its heavy imports; the app when a model is chosen)."""
+    from workbench.isolation import prestart
+
+    name = _pick_installed(backend)
+    if name is not None:  # a missing backend is reported by the task itself, in one sentence
+        prestart(
+            {"TRT_WORKBENCH_BACKEND": name, "TRT_WORKBENCH_WORKER_PRELOAD": "workbench.trt_worker:warm_up"}
+        )
+
+
+def _pick_installed(requested: str) -> str | None:
+    """The backend ``resolve_backend`` would pick, without reading package metadata."""
+    for name in BACKEND_NAMES:
+        if requested in ("auto", name) and _is_installed(_MODULES[name]):
+            return name
+    return None
 
 
 def import_backend(info: BackendInfo) -> ModuleType:

@@ -90,15 +90,22 @@ def _quiet_stdout(enabled: bool) -> Any:
     return contextlib.redirect_stdout(sys.stderr) if enabled else contextlib.nullcontext()
 
 
+def _prestart_trt_worker(backend: str) -> None:
+    # Before the heavy imports (onnx, numpy), so the worker's start-up runs alongside them.
+    from workbench.backends import prestart_worker
+
+    prestart_worker(backend)
+
+
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from workbench.diagnose import diagnose
-    from workbench.model import load_model
+    _prestart_trt_worker(args.backend)
+    from workbench.diagnose import diagnose_file
 
     diag_options, fix_options = _diagnose_options(args)
     with _quiet_stdout(args.json):
-        model = load_model(args.model)
-        diagnosis = diagnose(
-            model,
+        # TensorRT parses in a worker while this process loads and checks the model.
+        _, diagnosis = diagnose_file(
+            args.model,
             backend=diag_options.backend,
             build_check=diag_options.build_check,
             target=diag_options.target,
@@ -114,6 +121,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
+    _prestart_trt_worker(args.backend)
     from pathlib import Path
 
     from workbench.errors import WorkbenchError

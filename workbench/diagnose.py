@@ -8,15 +8,19 @@ becomes a reported error. The ONNX-level findings are computed here from the gra
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import onnx
 
-from workbench.backends import BackendInfo, resolve_backend
+from workbench.backends import BackendInfo, resolve_backend, worker_environment
 from workbench.dtypes import TENSORRT_UNSUPPORTED_DTYPES, onnx_dtype_name
 from workbench.env import EnvironmentReport, collect_environment
 from workbench.graph_index import GraphIndex, attribute_summary
@@ -52,6 +56,11 @@ CONSTANT_INPUTS: dict[str, tuple[int, ...]] = {
     "CumSum": (1,),
     "OneHot": (1,),
 }
+
+#: Ops of ONNX Runtime's dynamic (weight-only, runtime-scaled) quantization.
+DYNAMIC_QUANTIZATION_OPS = frozenset(
+    {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM"}
+)
 
 #: Domains whose ops are for training only.
 TRAINING_DOMAINS = frozenset({"ai.onnx.training", "ai.onnx.preview.training"})
@@ -159,6 +168,59 @@ class Diagnosis(JsonRecord):
 # ----------------------------------------------------------------------------- public entry
 
 
+@dataclass
+class _Pending:
+    """A parse submitted to a worker, and what the ONNX side needs to finish the diagnosis."""
+
+    info: BackendInfo
+    target: str | None
+    future: concurrent.futures.Future[Any]
+    executor: concurrent.futures.ThreadPoolExecutor
+    abort: threading.Event
+    started: float
+
+
+def _submit(
+    path: Path,
+    *,
+    backend: str,
+    build_check: bool,
+    target: str | None,
+    shapes: ShapeProfile | None,
+    capability: bool,
+    timeout: float,
+    cancelled: Callable[[], bool] | None,
+) -> _Pending:
+    info = resolve_backend(backend)
+    if build_check and target is None and info.name == "tensorrt-rtx":
+        target = default_rtx_target()
+    task = {
+        "model_path": str(path),
+        "backend": info.name,
+        "build_check": build_check,
+        "target": target,
+        "shapes": shapes or None,
+        "capability": capability,
+    }
+    abort = threading.Event()
+
+    def stop() -> bool:
+        return abort.is_set() or (cancelled is not None and cancelled())
+
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    future = executor.submit(
+        run_isolated,
+        "workbench.trt_worker:parse_and_check",
+        task,
+        timeout=timeout,
+        cancelled=stop,
+        env=worker_environment(info),
+    )
+    return _Pending(
+        info=info, target=target, future=future, executor=executor, abort=abort, started=time.perf_counter()
+    )
+
+
 def diagnose(
     model: LoadedModel,
     *,
@@ -185,33 +247,103 @@ def diagnose(
     Raises:
         BackendUnavailableError: no TensorRT of the requested kind is installed.
     """
-    info = resolve_backend(backend)
-    total_start = time.perf_counter()
-    index = GraphIndex.build(model.proto.graph, model.inferred.graph if model.inferred is not None else None)
-    if build_check and target is None and info.name == "tensorrt-rtx":
-        target = default_rtx_target()
+    pending = _submit(
+        model.path,
+        backend=backend,
+        build_check=build_check,
+        target=target,
+        shapes=shapes,
+        capability=capability,
+        timeout=timeout,
+        cancelled=cancelled,
+    )
+    return _collect(model, pending, build_check=build_check, capability=capability, fix_options=fix_options)
 
-    findings = onnx_findings(model, index)
-    errors = onnx_errors(model, index)
-    worker_env = {"TRT_WORKBENCH_BACKEND": info.name}
-    try:
-        raw = run_isolated(
-            "workbench.trt_worker:parse_and_check",
-            {
-                "model_path": str(model.path),
-                "backend": info.name,
-                "build_check": build_check,
-                "target": target,
-                "shapes": shapes or None,
-                "capability": capability,
-            },
+
+def diagnose_file(
+    path: str | Path,
+    *,
+    workspace: Any = None,
+    backend: str = "auto",
+    build_check: bool = False,
+    target: str | None = None,
+    shapes: ShapeProfile | None = None,
+    capability: bool = True,
+    fix_options: Any = None,
+    timeout: float = 300.0,
+    cancelled: Callable[[], bool] | None = None,
+) -> tuple[LoadedModel, Diagnosis]:
+    """Load and diagnose a model file, with TensorRT parsing it while this process loads and
+    checks it. If the file turns out to be bad input, the parse is cancelled (its worker is
+    killed unread) and the load error is raised, as :func:`~workbench.model.load_model` does.
+    """
+    from workbench.errors import WorkbenchError
+    from workbench.model import load_model
+
+    path = Path(path)
+    if path.suffix.lower() == ".zip" or not path.is_file():
+        model = load_model(path, workspace=workspace)  # unpack (or fail) before anything parses it
+        return model, diagnose(
+            model,
+            backend=backend,
+            build_check=build_check,
+            target=target,
+            shapes=shapes,
+            capability=capability,
+            fix_options=fix_options,
             timeout=timeout,
             cancelled=cancelled,
-            env=worker_env,
         )
-    except TaskCancelled:
+    pending = _submit(
+        path.resolve(),
+        backend=backend,
+        build_check=build_check,
+        target=target,
+        shapes=shapes,
+        capability=capability,
+        timeout=timeout,
+        cancelled=cancelled,
+    )
+    try:
+        model = load_model(path, workspace=workspace)
+    except WorkbenchError:
+        pending.abort.set()
+        with contextlib.suppress(Exception):
+            pending.future.result()
+        pending.executor.shutdown()
         raise
-    except IsolatedTaskError as exc:
+    return model, _collect(
+        model, pending, build_check=build_check, capability=capability, fix_options=fix_options
+    )
+
+
+def _collect(
+    model: LoadedModel, pending: _Pending, *, build_check: bool, capability: bool, fix_options: Any
+) -> Diagnosis:
+    """Look at the ONNX graph while the worker parses, then merge both into one diagnosis."""
+    info, target = pending.info, pending.target
+    total_start = pending.started
+    crash: IsolatedTaskError | None = None
+    raw: dict[str, Any] = {}
+    try:
+        index = GraphIndex.build(
+            model.proto.graph, model.inferred.graph if model.inferred is not None else None
+        )
+        findings = onnx_findings(model, index)
+        errors = onnx_errors(model, index)
+        environment = collect_environment()
+        try:
+            raw = pending.future.result()
+        except TaskCancelled:
+            raise
+        except IsolatedTaskError as exc:
+            crash = exc
+    finally:
+        pending.executor.shutdown(wait=False)
+    environment = (
+        EnvironmentReport.from_dict(raw["environment"]) if raw.get("environment") else collect_environment()
+    )
+    if crash is not None:
         # The parser or builder crashed or hung: that is the diagnosis.
         stage = "build" if build_check else "parse"
         errors.append(
@@ -221,7 +353,7 @@ def diagnose(
                 node_index=None,
                 op_type=None,
                 code="CRASH",
-                message=f"{exc.message} {_last_log_line(exc.log)}".strip(),
+                message=f"{crash.message} {_last_log_line(crash.log)}".strip(),
             )
         )
         diagnosis = Diagnosis(
@@ -233,8 +365,8 @@ def diagnose(
             errors=errors,
             findings=findings,
             target=target,
-            log=[("error", line) for line in exc.log.splitlines()[-50:]],
-            environment=collect_environment(),
+            log=[("error", line) for line in crash.log.splitlines()[-50:]],
+            environment=environment,
         )
         return rank_fixes(diagnosis, model, index, fix_options)
 
@@ -278,7 +410,7 @@ def diagnose(
         engine_bytes=raw.get("engine_bytes"),
         log=[(s, clean_message(m)) for s, m in raw["log"]],
         seconds=seconds,
-        environment=collect_environment(),
+        environment=environment,
     )
     return rank_fixes(diagnosis, model, index, fix_options)
 
@@ -376,7 +508,7 @@ def build_error(message: str, index: GraphIndex, model: LoadedModel) -> Diagnost
         if name and name in text and (best is None or len(name) > len(index.nodes[best].name)):
             best = i
     tensors: list[str] = []
-    dim_match = re.match(r"\s*([\w.:/-]+): Input dimensions with this name", detail)
+    dim_match = re.match(r"\s*(\S+): Input dimensions with this name", detail)
     if dim_match:
         dim = dim_match.group(1)
         summary = summarize(model)
@@ -587,6 +719,20 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
                 severity="info",
                 message=f"{len(training)} training-only node(s) (Dropout, training ops): inference engines do not need them.",
                 nodes=[index.node_label(i) for i in training],
+            )
+        )
+
+    # ONNX Runtime's dynamic quantization has no TensorRT form.
+    dynamic_q = [i for i, n in enumerate(graph.node) if n.op_type in DYNAMIC_QUANTIZATION_OPS]
+    if dynamic_q:
+        ops = sorted({graph.node[i].op_type for i in dynamic_q})
+        findings.append(
+            Finding(
+                kind="dynamic-quantization",
+                severity="warning",
+                message=f"ONNX Runtime dynamic quantization ({', '.join(ops)}) has no TensorRT form: start from the float "
+                "model and quantize it with Q/DQ nodes (an INT8 build does this with calibration).",
+                nodes=[index.node_label(i) for i in dynamic_q],
             )
         )
 

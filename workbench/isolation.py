@@ -267,6 +267,27 @@ class WorkerPool:
         worker.kill()
         raise WorkerCrashed(f"The TensorRT worker process {how}.", log=log)
 
+    def prestart(self) -> None:
+        """Start one worker now, so its interpreter and TensorRT import overlap the caller's own work."""
+        with self._lock:
+            if self._closed or self._idle or self._busy >= self.size:
+                return
+            self._busy += 1
+        try:
+            worker = _start_worker(self.env)
+        finally:
+            with self._lock:
+                self._busy -= 1
+        self._release_new(worker)
+
+    def _release_new(self, worker: _Worker) -> None:
+        with self._lock:
+            if self._closed:
+                worker.kill()
+            else:
+                self._idle.append(worker)
+            self._lock.notify()
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -290,6 +311,11 @@ def shared_pool(env: dict[str, str] | None = None) -> WorkerPool:
         if pool is None:
             pool = _POOLS[key] = WorkerPool(env=env)
         return pool
+
+
+def prestart(env: dict[str, str] | None = None) -> None:
+    """Start a worker of the shared pool for ``env`` in the background (see WorkerPool.prestart)."""
+    shared_pool(env).prestart()
 
 
 def run_isolated(
@@ -323,6 +349,16 @@ def _worker_main(log_path: str) -> None:
     sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     requests = sys.stdin.buffer
+    # Optional warm-up (e.g. importing TensorRT) while the caller is still busy elsewhere.
+    preload = os.environ.get("TRT_WORKBENCH_WORKER_PRELOAD")
+    if preload:
+        try:
+            module_name, _, attr = preload.partition(":")
+            target = importlib.import_module(module_name)
+            if attr:
+                getattr(target, attr)()
+        except Exception:
+            traceback.print_exc()  # the task itself will report the problem
     while True:
         try:
             func, kwargs = _read_frame(requests)

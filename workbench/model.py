@@ -11,6 +11,7 @@ message is one sentence; nothing is written for an input that fails to load.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import io
 import os
@@ -21,10 +22,12 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 import onnx
 from google.protobuf.message import DecodeError
 
+from workbench.dtypes import onnx_dtype_itemsize
 from workbench.errors import ExternalDataError, ModelLoadError
 from workbench.workspace import Workspace
 
@@ -108,12 +111,18 @@ def load_model_path(path: str | os.PathLike[str]) -> LoadedModel:
     size = path.stat().st_size
     if size == 0:
         raise ModelLoadError(f"{path.name} is empty (0 bytes), so it holds no ONNX model.")
-    proto = _parse_model_file(path)
+    data = _read_model_file(path)
+    proto = _parse_model_bytes(data, path.name)
     external = check_external_data(proto, path.parent, model_name=path.name)
     total = size + sum((path.parent / f).stat().st_size for f in external)
-    content_hash = hash_files(path, [path.parent / f for f in external])
-    checker_error = _run_checker(path, proto)
-    inferred, inference_error = _infer_shapes(proto)
+    # hashlib releases the GIL on large buffers: hash while the checks run.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as hasher:
+        pending_hash = hasher.submit(hash_files, path, [path.parent / f for f in external], data)
+        del data
+        skeleton = graph_skeleton(proto)
+        checker_error = _run_checker(skeleton)
+        inferred, inference_error = _infer_shapes(skeleton, proto)
+        content_hash = pending_hash.result()
     return LoadedModel(
         path=path.resolve(),
         proto=proto,
@@ -217,13 +226,13 @@ def _move_into_workspace(loaded: LoadedModel, staging: Path, workspace: Workspac
 # ----------------------------------------------------------------------------- parsing
 
 
-def _parse_model_file(path: Path) -> onnx.ModelProto:
+def _read_model_file(path: Path) -> bytes:
     if path.stat().st_size > PROTOBUF_LIMIT_BYTES:
         raise ModelLoadError(
             f"{path.name} is larger than 2 GiB in one file, which protobuf cannot parse: "
             "save the weights as external data (onnx.save(..., save_as_external_data=True))."
         )
-    return _parse_model_bytes(path.read_bytes(), path.name)
+    return path.read_bytes()
 
 
 def _parse_model_bytes(data: bytes, label: str) -> onnx.ModelProto:
@@ -256,10 +265,53 @@ def _undecodable_message(data: bytes, label: str, parsed: bool = False) -> str:
     return f"{label} is not an ONNX model: its contents are not an ONNX protobuf."
 
 
-def _run_checker(path: Path, proto: onnx.ModelProto) -> str | None:
+#: Initializers above this size are left out of the graph skeleton the checks run on.
+_SKELETON_THRESHOLD = 1024
+
+
+def graph_skeleton(proto: onnx.ModelProto) -> bytes:
+    """The model with its large initializers turned into typed graph inputs, serialised.
+
+    ONNX's checker and shape inference need each weight's type and shape, not its values;
+    re-serialising tens of megabytes of weights for them costs more than everything else
+    in loading. Small initializers (shape constants, axes) keep their values, which shape
+    inference propagates. (The checker therefore does not compare a large weight's byte
+    count with its shape; TensorRT's parser reports such a weight when it imports it.)
+    """
+    skeleton = onnx.ModelProto()
+    _copy_fields(proto, skeleton, skip="graph")
+    graph = skeleton.graph
+    _copy_fields(proto.graph, graph, skip="initializer")
+    declared = {vi.name for vi in proto.graph.input}
+    for init in proto.graph.initializer:
+        # The declared size, from dims: touching the data itself would copy it.
+        elements = 1
+        for d in init.dims:
+            elements *= int(d)
+        if (
+            init.data_location != onnx.TensorProto.EXTERNAL
+            and elements * onnx_dtype_itemsize(init.data_type) <= _SKELETON_THRESHOLD
+        ):
+            graph.initializer.append(init)
+        elif init.name not in declared:
+            graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    return skeleton.SerializeToString()
+
+
+def _copy_fields(source: Any, target: Any, skip: str) -> None:
+    for descriptor, value in source.ListFields():
+        if descriptor.name == skip:
+            continue
+        if isinstance(value, (str, bytes, int, float, bool)):
+            setattr(target, descriptor.name, value)
+        else:
+            getattr(target, descriptor.name).MergeFrom(value)
+
+
+def _run_checker(data: bytes) -> str | None:
     try:
-        # By path, so external data is checked where it lies and >2 GB models work.
-        onnx.checker.check_model(str(path), full_check=False)
+        # External data was checked by check_external_data(); the checker sees the graph.
+        onnx.checker.check_model(data, full_check=False)
     except (onnx.checker.ValidationError, onnx.onnx_cpp2py_export.checker.ValidationError) as exc:  # type: ignore[attr-defined]
         return _first_line(str(exc))
     except Exception as exc:
@@ -267,14 +319,14 @@ def _run_checker(path: Path, proto: onnx.ModelProto) -> str | None:
     return None
 
 
-def _infer_shapes(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
+def _infer_shapes(data: bytes, proto: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
     try:
-        inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(data, check_type=True, strict_mode=True, data_prop=True)
         return inferred, None
     except Exception as exc:
         error = _first_line(str(exc))
     try:
-        return onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True), error
+        return onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True), error
     except Exception:
         return proto, error
 
@@ -365,10 +417,16 @@ def check_external_data(proto: onnx.ModelProto, folder: Path, *, model_name: str
 # ----------------------------------------------------------------------------- hashing
 
 
-def hash_files(model_path: Path, external_files: list[Path]) -> str:
-    """SHA-256 over the model file and its external data (names included), in a fixed order."""
+def hash_files(model_path: Path, external_files: list[Path], model_bytes: bytes | None = None) -> str:
+    """SHA-256 over the model file and its external data (names included), in a fixed order.
+
+    ``model_bytes``, when given, are the model file's contents already in memory.
+    """
     digest = hashlib.sha256()
-    _hash_file_into(digest, model_path)
+    if model_bytes is not None:
+        digest.update(model_bytes)
+    else:
+        _hash_file_into(digest, model_path)
     for ext in sorted(external_files, key=lambda p: p.name):
         digest.update(b"\0external:" + ext.name.encode() + b"\0")
         _hash_file_into(digest, ext)

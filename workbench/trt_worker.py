@@ -48,6 +48,13 @@ def _bind(backend: str) -> BackendInfo:
     return info
 
 
+def warm_up() -> None:
+    """Worker preload hook: import the backend named by ``TRT_WORKBENCH_BACKEND`` ahead of the first task."""
+    import os
+
+    _bind(os.environ.get("TRT_WORKBENCH_BACKEND", "auto"))
+
+
 def is_noise(message: str) -> bool:
     return any(p.search(message) for p in NOISE_PATTERNS)
 
@@ -229,7 +236,10 @@ def parse_and_check(
         "network_inputs": network_inputs(network) if parse_ok else [],
     }
 
-    if capability:
+    if capability and parse_ok:
+        # A model that parses is supported node for node: no second pass needed.
+        result["capability"] = []
+    elif capability:
         start = time.perf_counter()
         with open(model_path, "rb") as handle:
             model_bytes = handle.read()

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Speed of `trt-workbench diagnose` against Polygraphy's CLI on real 1-100 MB models.
+
+    python benchmarks/bench_diagnose.py [--repeat 5] [--models magika,ppocr_rec,...]
+
+Targets (issue #3), as ratios measured in this run on the same file:
+  * plain diagnose           <= 1.0 x  `polygraphy inspect capability` (parse only)
+  * diagnose --build-check   <= 0.2 x  `polygraphy check lint` + `polygraphy inspect capability`
+Every command is a fresh process, as a user runs it; Polygraphy drives TensorRT-RTX
+(POLYGRAPHY_USE_TENSORRT_RTX=1), the same backend as the workbench here. Each figure is
+the median of --repeat runs, the tools interleaved so machine noise hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from real_models import REAL_MODELS
+
+BIN = Path(sys.executable).parent
+DEFAULT_MODELS = [
+    "silero_vad",
+    "magika",
+    "ppocr_det",
+    "ppocr_rec",
+    "nudenet_yolov8n",
+    "ddddocr_det",
+    "ddddocr_ocr",
+]
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - start, proc.returncode
+
+
+def where_time_goes(path: Path, shapes: list[str]) -> dict[str, float]:
+    """The workbench's own split (from the diagnosis JSON) of one --build-check run."""
+    cmd = [str(BIN / "trt-workbench"), "diagnose", str(path), "--build-check", "--json"]
+    for s in shapes:
+        cmd += ["--shapes", s]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        return json.loads(out.stdout)["seconds"]
+    except (json.JSONDecodeError, KeyError):
+        return {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    args = parser.parse_args()
+
+    poly_env = dict(os.environ, POLYGRAPHY_USE_TENSORRT_RTX="1")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for key in args.models.split(","):
+            model = REAL_MODELS[key]
+            path = model.path()
+            mb = path.stat().st_size / 2**20
+            shape_args = [a for s in model.shapes for a in ("--shapes", s)]
+            runs: dict[str, list[float]] = {"capability": [], "lint": [], "diagnose": [], "build_check": []}
+            for _ in range(args.repeat):
+                runs["capability"].append(
+                    timed(
+                        [str(BIN / "polygraphy"), "inspect", "capability", str(path), "-o", f"{tmp}/cap"],
+                        poly_env,
+                    )[0]
+                )
+                runs["diagnose"].append(timed([str(BIN / "trt-workbench"), "diagnose", str(path)])[0])
+                runs["lint"].append(
+                    timed(
+                        [str(BIN / "polygraphy"), "check", "lint", str(path), "-o", f"{tmp}/lint.json"],
+                        poly_env,
+                    )[0]
+                )
+                runs["build_check"].append(
+                    timed([str(BIN / "trt-workbench"), "diagnose", str(path), "--build-check", *shape_args])[
+                        0
+                    ]
+                )
+            med = {k: statistics.median(v) for k, v in runs.items()}
+            rows.append((key, mb, med, where_time_goes(path, list(model.shapes))))
+
+    print(
+        f"{'model':<18} {'MB':>6} {'capab. s':>9} {'diagnose s':>10} {'ratio':>6}   {'lint s':>7} {'lint+cap s':>10} {'--build-check s':>15} {'ratio':>6}"
+    )
+    worst_plain = worst_build = 0.0
+    for key, mb, med, _ in rows:
+        plain = med["diagnose"] / med["capability"]
+        build = med["build_check"] / (med["lint"] + med["capability"])
+        worst_plain, worst_build = max(worst_plain, plain), max(worst_build, build)
+        print(
+            f"{key:<18} {mb:>6.1f} {med['capability']:>9.3f} {med['diagnose']:>10.3f} {plain:>6.2f}   "
+            f"{med['lint']:>7.3f} {med['lint'] + med['capability']:>10.3f} {med['build_check']:>15.3f} {build:>6.2f}"
+        )
+    print(
+        f"\nworst ratio: plain {worst_plain:.2f} (target <= 1.0), --build-check {worst_build:.2f} (target <= 0.2)"
+    )
+    print("\nwhere the workbench's --build-check time goes inside the diagnosis (s, worker side):")
+    for key, _, _, split in rows:
+        print(f"  {key:<18} " + ", ".join(f"{k} {v:.3f}" for k, v in split.items()))
+
+
+if __name__ == "__main__":
+    main()
