@@ -30,3 +30,30 @@ def test_opens_on_a_bundled_sample_and_shows_its_summary(tmp_path: Path) -> None
         assert "Operators in transformer_encoder.onnx (34 nodes)" in body
         assert "optimization profile" in body
         screenshot(page, "model_page_transformer")
+
+
+@pytest.mark.rtx
+def test_upload_broken_model_diagnose_and_fix(tmp_path: Path) -> None:
+    from conftest import has_module, sample
+
+    if not has_module("tensorrt-rtx"):
+        pytest.skip("TensorRT-RTX is not installed (pip install 'trt-workbench[rtx]')")
+    with streamlit_server(tmp_path / "home") as url, browser_page() as page:
+        page.goto(f"{url}/")
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
+        page.get_by_text("Upload", exact=True).click()
+        page.locator('input[type="file"]').set_input_files(str(sample("broken_reduce_axes_subgraph.onnx")))
+        page.get_by_text("upload: broken_reduce_axes_subgraph.onnx").wait_for(timeout=60_000)
+        screenshot(page, "01_uploaded_broken_model")
+
+        page.get_by_role("link", name="Diagnose & fix").click()
+        page.get_by_role("button", name="Diagnose").click()
+        page.get_by_text("parse error at /pool/ReduceMean").first.wait_for(timeout=60_000)
+        assert "build-time constant" in page.inner_text("body")
+        screenshot(page, "02_diagnosis")
+
+        page.get_by_role("button", name="Apply: Fold constants").first.click()
+        page.get_by_text("outputs match the original").wait_for(timeout=60_000)
+        page.get_by_text("No errors").wait_for(timeout=30_000)
+        screenshot(page, "03_fixed")
+        assert page.get_by_role("button", name="Download fixed model").count() == 1

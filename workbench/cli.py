@@ -54,23 +54,11 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 def _diagnose_options(args: argparse.Namespace) -> tuple[Any, Any]:
     from workbench.fixes import FixOptions
-    from workbench.fixing import DiagnoseOptions
+    from workbench.fixing import DiagnoseOptions, parse_input_values
     from workbench.shapes import parse_shape_specs
 
     shapes = parse_shape_specs(args.shapes)
-    values = {}
-    for spec in getattr(args, "input_value", None) or []:
-        name, sep, text = spec.partition("=")
-        if not sep:
-            from workbench.errors import WorkbenchError
-
-            raise WorkbenchError(f"Bad --input-value {spec!r}: write NAME=JSON, e.g. axes=[1,2].")
-        try:
-            values[name] = json.loads(text)
-        except json.JSONDecodeError as exc:
-            from workbench.errors import WorkbenchError
-
-            raise WorkbenchError(f"Bad --input-value {spec!r}: the value is not JSON ({exc.msg}).") from exc
+    values = parse_input_values(getattr(args, "input_value", None))
     fix_options = FixOptions(
         shapes=shapes,
         input_values=values,

@@ -117,6 +117,20 @@ class FixSession(JsonRecord):
         return self.steps.pop() if self.steps else None
 
 
+def parse_input_values(specs: list[str] | None) -> dict[str, Any]:
+    """``["axes=[1,2]", "sr=16000"]`` -> ``{"axes": [1, 2], "sr": 16000}`` (values are JSON)."""
+    values: dict[str, Any] = {}
+    for spec in specs or []:
+        name, sep, text = spec.partition("=")
+        if not sep or not name.strip():
+            raise WorkbenchError(f"Bad input value {spec!r}: write NAME=JSON, e.g. axes=[1,2].")
+        try:
+            values[name.strip()] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise WorkbenchError(f"Bad input value {spec!r}: the value is not JSON ({exc.msg}).") from exc
+    return values
+
+
 # ----------------------------------------------------------------------------- session life cycle
 
 

@@ -10,6 +10,7 @@ import argparse
 import functools
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
@@ -28,13 +29,24 @@ def startup_options() -> StartupOptions:
 
 
 def main() -> None:
-    from workbench.ui import model_page
     from workbench.ui.sidebar import render_sidebar
     from workbench.ui.state import session
 
-    st.set_page_config(page_title="TensorRT Workbench", page_icon="⚡", layout="wide")
+    st.set_page_config(page_title="TensorRT Workbench", page_icon=":material/bolt:", layout="wide")
+    # Pages are the page modules' own files (each ends by calling its render() when run as
+    # a page), so tests can switch to them by path and the URL names stay stable.
+    here = Path(__file__).resolve().parent
     pages = [
-        st.Page(model_page.render, title="Model", icon="📦", url_path="model", default=True),
+        st.Page(
+            here / "model_page.py",
+            title="Model",
+            icon=":material/inventory_2:",
+            url_path="model",
+            default=True,
+        ),
+        st.Page(
+            here / "diagnose_page.py", title="Diagnose & fix", icon=":material/healing:", url_path="diagnose"
+        ),
     ]
     current = st.navigation(pages)
     render_sidebar(session())

@@ -124,13 +124,13 @@ def render_summary(summary: ModelSummary) -> None:
         st.dataframe(
             [{"name": t.name, "dtype": t.dtype, "shape": t.shape_str()} for t in summary.inputs],
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
         st.subheader("Outputs")
         st.dataframe(
             [{"name": t.name, "dtype": t.dtype, "shape": t.shape_str()} for t in summary.outputs],
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
         st.subheader("Initializers")
         st.dataframe(
@@ -139,7 +139,7 @@ def render_summary(summary: ModelSummary) -> None:
                 for d, n in summary.initializer_dtypes.items()
             ],
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
         st.caption(
             f"Producer: {summary.producer_name or 'unknown'} {summary.producer_version} · sha256 `{summary.content_hash[:16]}`"
@@ -150,7 +150,7 @@ def render_summary(summary: ModelSummary) -> None:
             )
         )
     with right:
-        st.plotly_chart(op_histogram_figure(summary), use_container_width=True, key="op_histogram")
+        st.plotly_chart(op_histogram_figure(summary), width="stretch", key="op_histogram")
     with st.expander("Summary as JSON"):
         st.code(summary.to_json(), language="json")
 
@@ -175,3 +175,7 @@ def render() -> None:
     if sess.summary is not None:
         st.markdown(f"### {sess.summary.name}  \n<small>{sess.source}</small>", unsafe_allow_html=True)
         render_summary(sess.summary)
+
+
+if __name__ == "__main__":  # run by st.navigation as a page
+    render()

@@ -8,12 +8,16 @@ users of one server never see each other's models or results.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from workbench.model import LoadedModel
 from workbench.summary import ModelSummary
 from workbench.workspace import Workspace
+
+if TYPE_CHECKING:
+    from workbench.fixing import FixSession
 
 _KEY = "trt_workbench_session"
 
@@ -29,8 +33,15 @@ class Session:
     load_error: str | None = None
     #: Which upload (name, size) was last processed, so a rerun does not reload it.
     last_upload: tuple[str, int] | None = None
+    #: The diagnose-and-fix session of the current model (its history of fixes).
+    fix_session: FixSession | None = None
+    #: The last diagnose/fix error, shown next to the Diagnose controls.
+    fix_error: str | None = None
 
     def set_model(self, model: LoadedModel, summary: ModelSummary, source: str) -> None:
+        if self.model is None or self.model.content_hash != model.content_hash:
+            self.fix_session = None  # a different model starts a new history
+            self.fix_error = None
         self.model = model
         self.summary = summary
         self.source = source
