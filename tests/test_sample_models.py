@@ -39,7 +39,7 @@ def test_manifest_lists_every_model_and_fits_the_budget() -> None:
     on_disk = {str(p.relative_to(SAMPLES)) for p in SAMPLES.rglob("*.onnx")}
     assert listed == on_disk
     total = sum(p.stat().st_size for p in SAMPLES.rglob("*") if p.is_file())
-    assert total < 10 * 2**20
+    assert total < 20 * 2**20  # "well under 30 MB"
     for entry in entries:
         assert entry["kind"] in ("working", "broken")
         assert entry["title"] and entry["description"] and entry["tensorrt"]
