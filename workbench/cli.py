@@ -175,6 +175,114 @@ def cmd_fix(args: argparse.Namespace) -> int:
     return EXIT_OK if final.ok else EXIT_FAILED
 
 
+def _load_calibration(args: argparse.Namespace, summary: Any, profiles: list[Any]) -> Any:
+    from workbench.calibration import load_calibration, synthetic_calibration
+
+    if getattr(args, "calib", None):
+        return load_calibration(args.calib, summary.inputs)
+    if getattr(args, "synthetic_calib", False):
+        return synthetic_calibration(summary.inputs, profiles[0] if profiles else None)
+    return None
+
+
+def _profiles(args: argparse.Namespace) -> list[Any]:
+    from workbench.shapes import parse_shape_specs
+
+    profiles = []
+    first = parse_shape_specs(args.shapes)
+    if first:
+        profiles.append(first)
+    for extra in args.extra_profile or []:
+        profiles.append(parse_shape_specs(extra.replace(";", " ").split()))
+    return profiles
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.build import BuildConfig, BuildProgress, build_matrix
+    from workbench.model import load_model
+    from workbench.precision import parse_precisions
+    from workbench.summary import summarize
+    from workbench.workspace import Workspace
+
+    precisions = parse_precisions(args.precision)
+    profiles = _profiles(args)
+    workspace = Workspace(Path(args.output)) if args.output else Workspace.default()
+    with _quiet_stdout(args.json):
+        model = load_model(args.model, workspace=workspace)
+        summary = summarize(model)
+        calibration = _load_calibration(args, summary, profiles)
+        configs = [
+            BuildConfig(
+                precision=p,
+                profiles=profiles,
+                target=args.target,
+                keep_precision=list(args.keep_precision or []),
+                calibrator=args.calibrator,
+                backend=args.backend,
+                builder_optimization_level=args.opt_level,
+                workspace_mib=args.workspace_mib,
+            )
+            for p in precisions
+        ]
+        bar = None
+        if not args.json and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(configs), desc="builds", unit="engine", file=sys.stderr)
+
+        def progress(p: BuildProgress) -> None:
+            if bar is not None:
+                bar.n = p.done
+                bar.set_postfix_str(f"{p.label}: {p.stage}")
+                bar.refresh()
+            elif not args.json:
+                print(f"  [{p.done}/{p.total}] {p.label}: {p.stage}", file=sys.stderr)
+
+        results = build_matrix(
+            model, configs, workspace=workspace, calibration=calibration, progress=progress
+        )
+        if bar is not None:
+            bar.close()
+    if args.json:
+        _print_json({"builds": [r.to_dict() for r in results]})
+    else:
+        for r in results:
+            if r.ok:
+                counts = ", ".join(f"{k} {v}" for k, v in sorted(r.precision_counts.items()))
+                cached = " (cached)" if r.cached else ""
+                print(
+                    f"{r.config.label()}: {(r.engine_bytes or 0) / 2**20:.2f} MiB in {r.build_seconds or 0:.1f} s{cached}, layers {counts} -> {r.engine_path}"
+                )
+            else:
+                print(f"{r.config.label()}: FAILED: {r.error}")
+            for warning in r.warnings:
+                print(f"    warning: {warning}")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def cmd_calib_check(args: argparse.Namespace) -> int:
+    from workbench.calibration import check_calibration, load_calibration
+    from workbench.model import load_model
+    from workbench.summary import summarize
+
+    summary = summarize(load_model(args.model))
+    data = load_calibration(args.data, summary.inputs)
+    report = check_calibration(data, summary, _profiles(args) or None)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(f"{report.source}: {report.samples} sample(s)")
+        for s in report.stats:
+            print(
+                f"  {s.input}: {s.dtype} {s.shape}, range {s.min:.4g}..{s.max:.4g}, mean {s.mean:.4g}, std {s.std:.4g}"
+            )
+        for item in report.items:
+            print(f"  {item.level}: {item.message}")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def cmd_fixes(args: argparse.Namespace) -> int:
     from workbench.fixes import REGISTRY
 
@@ -360,6 +468,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node", help="node for extract-failing-subgraph (default: the first failing node)")
     add_check_args(p)
     p.set_defaults(func=cmd_fix)
+
+    p = sub.add_parser(
+        "build",
+        help="build engines for a matrix of precisions (and shape profiles), isolated, parallel and cached",
+    )
+    p.add_argument("model", help="an .onnx file, or a .zip holding one with its external data")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        help="comma-separated: fp32, tf32, fp16, bf16, int8, fp8 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--calib",
+        help="calibration data for int8/fp8: .npz keyed by input name, .npy, or a folder/zip of images",
+    )
+    p.add_argument(
+        "--synthetic-calib",
+        action="store_true",
+        help="calibrate on random data (a smoke test: the scales mean nothing)",
+    )
+    p.add_argument(
+        "--calibrator",
+        default="entropy",
+        choices=["entropy", "max"],
+        help="INT8 calibration method (FP8 always uses max)",
+    )
+    p.add_argument(
+        "--shapes",
+        action="append",
+        metavar="NAME:MIN,OPT,MAX",
+        help="optimization profile in trtexec syntax (one shape = static); repeat per input",
+    )
+    p.add_argument(
+        "--extra-profile",
+        action="append",
+        metavar="'NAME:MIN,OPT,MAX;...'",
+        help="another optimization profile in the same engine",
+    )
+    p.add_argument(
+        "--target", help="compute capability for TensorRT-RTX, e.g. sm89 (default: the GPU's, else sm89)"
+    )
+    p.add_argument(
+        "--keep-precision",
+        action="append",
+        metavar="NODE",
+        help="ONNX node to keep in FP32 (mixed precision); repeatable",
+    )
+    p.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "tensorrt-rtx"])
+    p.add_argument("--opt-level", type=int, choices=range(0, 6), help="builder optimization level 0-5")
+    p.add_argument("--workspace-mib", type=int, help="workspace memory pool limit in MiB")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="workspace folder for models, transforms, engines and the index (default: the user's cache)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("calib-check", help="check calibration data against the model before calibrating")
+    p.add_argument("model")
+    p.add_argument("data", help=".npz keyed by input name, .npy, or a folder/zip of images")
+    p.add_argument("--shapes", action="append", metavar="NAME:MIN,OPT,MAX")
+    p.add_argument("--extra-profile", action="append")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calib_check)
 
     p = sub.add_parser("fixes", help="list the fixes the workbench knows")
     p.add_argument("--json", action="store_true")

@@ -11,6 +11,7 @@ objects, because its result crosses a process boundary.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -275,3 +276,186 @@ def parse_and_check(
     result["log"] = logger.records
     result["seconds"] = seconds
     return result
+
+
+# ----------------------------------------------------------------------------- engine builds
+
+
+def _polygraphy_profiles(profiles: list[dict[str, list[list[int]]]]) -> list[Any]:
+    from polygraphy.backend.trt import Profile
+
+    result = []
+    for shapes in profiles:
+        profile = Profile()
+        for name, (lo, opt, hi) in shapes.items():
+            profile.add(name, min=lo, opt=opt, max=hi)
+        result.append(profile)
+    return result
+
+
+def build_engine(
+    model_path: str,
+    engine_path: str,
+    backend: str = "auto",
+    precision: str = "fp32",
+    profiles: list[dict[str, list[list[int]]]] | None = None,
+    target: str | None = None,
+    keep_precision: list[str] | None = None,
+    builder_optimization_level: int | None = None,
+    workspace_mib: int | None = None,
+    timing_cache_path: str | None = None,
+    calibration_npz: str | None = None,
+    calibrator: str = "entropy",
+    calibration_cache_path: str | None = None,
+    version_compatible: bool = False,
+    hardware_compatibility: str | None = None,
+) -> dict[str, Any]:
+    """Build one engine and report its layers, with Polygraphy creating the builder config.
+
+    Strongly typed backends (TensorRT-RTX, TensorRT 11) get a model whose precision is
+    already in the graph; weakly typed TensorRT 10 gets builder flags, a Polygraphy
+    Calibrator for INT8 and layer precision constraints for ``keep_precision``. The
+    builder's detailed layer log gives each layer's precision and ONNX nodes.
+    """
+    info = _bind(backend)
+    seconds: dict[str, float] = {}
+    logger = make_logger(min_severity=4)
+    builder = trt.Builder(logger)
+    strongly_typed = info.strongly_typed_only
+    flags = 0
+    if not strongly_typed and precision == "fp8":
+        flags = 1 << int(
+            trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED
+        )  # FP8 Q/DQ graphs build strongly typed
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    start = time.perf_counter()
+    if not parser.parse_from_file(model_path):
+        errors = [f"{e['node_name'] or e['op_type']}: {e['desc']}" for e in _parser_errors(parser)]
+        return {
+            "ok": False,
+            "error": "The model does not parse: " + "; ".join(errors[:3]),
+            "log": _important(logger.records),
+            "layers": [],
+            "seconds": seconds,
+        }
+    seconds["parse"] = time.perf_counter() - start
+
+    common: dict[str, Any] = {
+        "profiles": _polygraphy_profiles(profiles) if profiles else None,
+        "profiling_verbosity": trt.ProfilingVerbosity.DETAILED,
+        "builder_optimization_level": builder_optimization_level,
+        "load_timing_cache": timing_cache_path
+        if timing_cache_path and os.path.exists(timing_cache_path)
+        else None,
+        "version_compatible": version_compatible or None,
+    }
+    if workspace_mib:
+        common["memory_pool_limits"] = {trt.MemoryPoolType.WORKSPACE: workspace_mib * 2**20}
+    if hardware_compatibility:
+        common["hardware_compatibility_level"] = getattr(
+            trt.HardwareCompatibilityLevel, hardware_compatibility.upper()
+        )
+    if info.name == "tensorrt-rtx":
+        from polygraphy.backend.tensorrt_rtx import CreateConfigRTX
+
+        parsed = parse_target(target)
+        create = CreateConfigRTX(compute_capabilities=[(parsed[1], parsed[2])] if parsed else None, **common)
+    else:
+        from polygraphy.backend.trt import CreateConfig
+
+        calibrator_obj = None
+        if precision == "int8" and not strongly_typed:
+            calibrator_obj = _calibrator(calibration_npz, calibrator, calibration_cache_path)
+        if keep_precision and not strongly_typed:
+            _constrain_layers(network, set(keep_precision))
+        create = CreateConfig(
+            tf32=precision == "tf32" or None,
+            fp16=(precision == "fp16" and not strongly_typed) or None,
+            bf16=(precision == "bf16" and not strongly_typed) or None,
+            int8=(precision == "int8" and not strongly_typed) or None,
+            fp8=(precision == "fp8" and not strongly_typed) or None,
+            calibrator=calibrator_obj,
+            precision_constraints="obey" if keep_precision and not strongly_typed else None,
+            **common,
+        )
+    config = create(builder, network)
+    # TF32 is on by default: "fp32" means true FP32 math, "tf32" allows TF32 tensor cores.
+    if precision == "fp32":
+        config.clear_flag(trt.BuilderFlag.TF32)
+    elif precision == "tf32":
+        config.set_flag(trt.BuilderFlag.TF32)
+
+    start = time.perf_counter()
+    engine = builder.build_serialized_network(network, config)
+    seconds["build"] = time.perf_counter() - start
+    from workbench.engine_layers import find_layer_message, parse_layer_log
+
+    message = find_layer_message(logger.records)
+    layers = parse_layer_log(message) if message else []
+    result: dict[str, Any] = {
+        "ok": engine is not None,
+        "backend": {"name": info.name, "version": info.version},
+        "target": _target_name(target) if info.name == "tensorrt-rtx" else None,
+        "layers": layers,
+        "layer_log_found": message is not None,
+        "seconds": seconds,
+        "log": _important(logger.records),
+        "warnings": [m for s, m in logger.records if s == "warning"][:50],
+    }
+    if engine is None:
+        errors = [m for s, m in logger.records if s in ("error", "internal_error")]
+        result["error"] = errors[-1] if errors else "The builder returned no engine and logged no error."
+        return result
+    with open(engine_path, "wb") as handle:
+        handle.write(memoryview(engine))  # type: ignore[arg-type]
+    result["engine_bytes"] = int(engine.nbytes)
+    if timing_cache_path:
+        cache = config.get_timing_cache()
+        if cache is not None:
+            with open(timing_cache_path, "wb") as handle:
+                handle.write(memoryview(cache.serialize()))  # type: ignore[arg-type]
+    return result
+
+
+def _target_name(target: str | None) -> str | None:
+    parsed = parse_target(target)
+    return parsed[0].lower() if parsed else None
+
+
+def _important(records: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The log without the verbose chatter (and without the huge layer listing)."""
+    return [
+        (s, m)
+        for s, m in records
+        if s in ("internal_error", "error", "warning") or (s == "info" and not m.startswith("Layers:"))
+    ][-400:]
+
+
+def _calibrator(calibration_npz: str | None, kind: str, cache_path: str | None) -> Any:
+    """Polygraphy's Calibrator over the .npz samples (TensorRT 10's INT8 path)."""
+    import numpy as np
+    from polygraphy.backend.trt import Calibrator
+
+    if calibration_npz is None:
+        raise ValueError("INT8 with TensorRT 10 needs calibration data")
+    with np.load(calibration_npz, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    count = min(a.shape[0] for a in arrays.values())
+
+    def batches() -> Any:
+        for i in range(count):
+            yield {k: v[i : i + 1] for k, v in arrays.items()}
+
+    base = trt.IInt8EntropyCalibrator2 if kind == "entropy" else trt.IInt8MinMaxCalibrator
+    return Calibrator(batches(), cache=cache_path, BaseClass=base)
+
+
+def _constrain_layers(network: trt.INetworkDefinition, keep: set[str]) -> None:
+    """Keep the layers made from these ONNX nodes in FP32 (TensorRT 10 precision constraints)."""
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        if layer.name in keep or any(layer.name.startswith(name) for name in keep):
+            layer.precision = trt.float32
+            for j in range(layer.num_outputs):
+                layer.set_output_type(j, trt.float32)

@@ -8,6 +8,7 @@ app restarts.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def default_root() -> Path:
@@ -48,6 +50,31 @@ class Workspace:
 
     def model_dir(self, content_hash: str) -> Path:
         return self.models_dir / content_hash[:16]
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.json"
+
+    def record(self, kind: str, entry: dict[str, Any]) -> None:
+        """Append an entry to the workspace's JSON index (under a file lock: builds run in parallel)."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".index.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            index = self.index()
+            index.setdefault(kind, [])
+            index[kind] = [e for e in index[kind] if e.get("cache_key") != entry.get("cache_key")] + [entry]
+            tmp = self.index_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(index, indent=1))
+            tmp.replace(self.index_path)
+
+    def index(self) -> dict[str, list[dict[str, Any]]]:
+        try:
+            loaded = json.loads(self.index_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
 
     @contextmanager
     def staging_dir(self) -> Iterator[Path]:

@@ -1,0 +1,469 @@
+"""Calibration data: load it safely, check it before calibrating, report what is wrong.
+
+Accepted: ``.npz`` keyed by input name or a ``.npy`` for a single-input model (always
+``allow_pickle=False``: a file with pickled objects is refused, never loaded); a folder or
+``.zip`` of images with a declared preprocessing; or synthetic data, with a loud warning
+that scales computed from it are meaningless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+from workbench.serialize import JsonRecord
+from workbench.summary import ModelSummary, TensorInfo
+
+#: Field practice: calibrate on at least this many representative samples.
+RECOMMENDED_SAMPLES = 500
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
+
+
+class CalibrationError(WorkbenchError):
+    """Calibration data that cannot be used at all."""
+
+
+@dataclass
+class Preprocessing(JsonRecord):
+    """How images become the model's input tensor."""
+
+    height: int = 224
+    width: int = 224
+    layout: str = "NCHW"  # or "NHWC"
+    #: Pixel values are first scaled by this (1/255 maps 0..255 to 0..1).
+    scale: float = 1.0 / 255.0
+    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+    dtype: str = "float32"
+
+    def expected_range(self) -> tuple[float, float]:
+        lo = min((0.0 * self.scale - m) / s for m, s in zip(self.mean, self.std))
+        hi = max((255.0 * self.scale - m) / s for m, s in zip(self.mean, self.std))
+        return lo, hi
+
+
+@dataclass
+class CalibrationData:
+    arrays: dict[str, np.ndarray]
+    source: str
+    synthetic: bool = False
+    preprocessing: Preprocessing | None = None
+
+    @property
+    def samples(self) -> int:
+        return min((int(a.shape[0]) for a in self.arrays.values() if a.ndim > 0), default=0)
+
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for name in sorted(self.arrays):
+            array = np.ascontiguousarray(self.arrays[name])
+            digest.update(name.encode() + str(array.dtype).encode() + str(array.shape).encode())
+            digest.update(array.tobytes())
+        return digest.hexdigest()
+
+    def save_npz(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(str(path), **self.arrays)  # type: ignore[arg-type]
+        return path
+
+
+@dataclass
+class CheckItem(JsonRecord):
+    level: str  # "error" | "warning" | "info"
+    input: str | None
+    message: str
+
+
+@dataclass
+class InputStats(JsonRecord):
+    input: str
+    shape: list[int]
+    dtype: str
+    min: float
+    max: float
+    mean: float
+    std: float
+    nan: int
+    inf: int
+    constant_samples: int
+
+
+@dataclass
+class CalibrationReport(JsonRecord):
+    source: str
+    samples: int
+    synthetic: bool
+    items: list[CheckItem]
+    stats: list[InputStats]
+
+    @property
+    def ok(self) -> bool:
+        return not any(i.level == "error" for i in self.items)
+
+    @property
+    def errors(self) -> list[CheckItem]:
+        return [i for i in self.items if i.level == "error"]
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_calibration(
+    source: str | Path | bytes,
+    inputs: list[TensorInfo],
+    *,
+    name: str | None = None,
+    preprocessing: Preprocessing | None = None,
+) -> CalibrationData:
+    """Load calibration data from a path or uploaded bytes (``.npz``, ``.npy``, images folder or ``.zip``)."""
+    label = name or (Path(source).name if not isinstance(source, bytes) else "upload")
+    if isinstance(source, bytes):
+        if source[:4] == b"PK\x03\x04" and not label.endswith(".npz"):
+            return _load_image_zip(source, label, inputs, preprocessing)
+        return _load_numpy(io.BytesIO(source), label, inputs)
+    path = Path(source)
+    if not path.exists():
+        raise CalibrationError(f"{path} does not exist.")
+    if path.is_dir():
+        return _load_images(
+            [p for p in sorted(path.rglob("*")) if p.suffix.lower() in _IMAGE_SUFFIXES],
+            label,
+            inputs,
+            preprocessing,
+        )
+    if path.suffix.lower() == ".zip":
+        return _load_image_zip(path.read_bytes(), label, inputs, preprocessing)
+    with open(path, "rb") as handle:
+        return _load_numpy(io.BytesIO(handle.read()), label, inputs)
+
+
+def _load_numpy(buffer: io.BytesIO, label: str, inputs: list[TensorInfo]) -> CalibrationData:
+    head = buffer.getvalue()[:6]
+    try:
+        loaded = np.load(buffer, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
+            raise CalibrationError(
+                f"{label} holds pickled Python objects, which are never loaded (they can run code): save plain numeric arrays with numpy.savez."
+            ) from exc
+        raise CalibrationError(f"{label} is not a readable .npz or .npy file ({exc}).") from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise CalibrationError(f"{label} is not a readable .npz or .npy file ({exc}).") from exc
+    if isinstance(loaded, np.ndarray):
+        if head != b"\x93NUMPY":
+            raise CalibrationError(f"{label} is not a .npz or .npy file.")
+        if len(inputs) != 1:
+            raise CalibrationError(
+                f"{label} is a single array, but the model has {len(inputs)} inputs: save a .npz keyed by input name ({', '.join(i.name for i in inputs)})."
+            )
+        arrays = {inputs[0].name: loaded}
+    else:
+        try:
+            arrays = {key: loaded[key] for key in loaded.files}
+        except ValueError as exc:
+            raise CalibrationError(
+                f"{label} holds pickled Python objects, which are never loaded (they can run code): save plain numeric arrays with numpy.savez."
+            ) from exc
+        finally:
+            loaded.close()
+    for key, array in arrays.items():
+        if array.dtype == object:
+            raise CalibrationError(f"{label}: array {key!r} holds Python objects, not numbers.")
+    return CalibrationData(arrays=arrays, source=label)
+
+
+def _image_input(inputs: list[TensorInfo]) -> TensorInfo:
+    images = [i for i in inputs if i.shape is not None and len(i.shape) == 4]
+    if len(images) != 1 or len(inputs) != 1:
+        raise CalibrationError(
+            "Image calibration data needs a model with one 4-D image input; use a .npz keyed by input name instead."
+        )
+    return images[0]
+
+
+def _to_tensor(image: Any, pre: Preprocessing) -> np.ndarray:
+    rgb = image.convert("RGB").resize((pre.width, pre.height))
+    array: np.ndarray = np.asarray(rgb, dtype=np.float32) * np.float32(pre.scale)
+    array = (array - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
+    if pre.layout.upper() == "NCHW":
+        array = array.transpose(2, 0, 1)
+    return array.astype(pre.dtype)
+
+
+def _load_images(
+    paths: list[Path], label: str, inputs: list[TensorInfo], pre: Preprocessing | None
+) -> CalibrationData:
+    from PIL import Image, UnidentifiedImageError
+
+    target = _image_input(inputs)
+    pre = pre or Preprocessing()
+    if not paths:
+        raise CalibrationError(f"{label} holds no images ({', '.join(sorted(_IMAGE_SUFFIXES))}).")
+    tensors = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                tensors.append(_to_tensor(image, pre))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise CalibrationError(f"{path.name} in {label} is not a readable image ({exc}).") from exc
+    return CalibrationData(arrays={target.name: np.stack(tensors)}, source=label, preprocessing=pre)
+
+
+def _load_image_zip(
+    data: bytes, label: str, inputs: list[TensorInfo], pre: Preprocessing | None
+) -> CalibrationData:
+    from PIL import Image, UnidentifiedImageError
+
+    target = _image_input(inputs)
+    pre = pre or Preprocessing()
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise CalibrationError(f"{label} is not a valid zip archive.") from exc
+    tensors = []
+    with archive:
+        for member in sorted(archive.infolist(), key=lambda m: m.filename):
+            if member.is_dir() or Path(member.filename).suffix.lower() not in _IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(io.BytesIO(archive.read(member))) as image:
+                    tensors.append(_to_tensor(image, pre))
+            except (UnidentifiedImageError, OSError, zipfile.BadZipFile) as exc:
+                raise CalibrationError(
+                    f"{member.filename} in {label} is not a readable image ({exc})."
+                ) from exc
+    if not tensors:
+        raise CalibrationError(f"{label} holds no images.")
+    return CalibrationData(arrays={target.name: np.stack(tensors)}, source=label, preprocessing=pre)
+
+
+def synthetic_calibration(
+    inputs: list[TensorInfo],
+    shapes: dict[str, list[list[int]]] | None = None,
+    samples: int = 32,
+    seed: int = 0,
+) -> CalibrationData:
+    """Random normal data shaped like the inputs: it calibrates, but its scales mean nothing."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for info in inputs:
+        given = (shapes or {}).get(info.name)
+        if given is not None:
+            shape = list(given[1])
+        elif info.shape is None:
+            raise CalibrationError(
+                f"Input {info.name!r} has no known shape: give --shapes to make synthetic data."
+            )
+        else:
+            shape = [d if isinstance(d, int) and d > 0 else 1 for d in info.shape]
+        shape[0] = samples
+        dtype = np.dtype(info.dtype if info.dtype in ("float32", "float16", "int32", "int64") else "float32")
+        arrays[info.name] = (
+            rng.normal(size=shape).astype(dtype)
+            if dtype.kind == "f"
+            else rng.integers(0, 4, size=shape).astype(dtype)
+        )
+    return CalibrationData(arrays=arrays, source="synthetic", synthetic=True)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def check_calibration(
+    data: CalibrationData,
+    summary: ModelSummary,
+    profiles: list[dict[str, list[list[int]]]] | None = None,
+) -> CalibrationReport:
+    """Everything worth knowing before calibrating, as a list of findings and per-input stats."""
+    items: list[CheckItem] = []
+    stats: list[InputStats] = []
+    if data.synthetic:
+        items.append(
+            CheckItem(
+                "warning",
+                None,
+                "SYNTHETIC DATA: these are random numbers, not your inputs. The scales calibrated from them are "
+                "meaningless and the INT8/FP8 accuracy will not reflect your model; use real samples.",
+            )
+        )
+    expected = {i.name: i for i in summary.inputs}
+    for name in sorted(set(expected) - set(data.arrays)):
+        items.append(
+            CheckItem(
+                "error",
+                name,
+                f"No data for input {name!r}: the .npz needs a key per model input ({', '.join(expected)}).",
+            )
+        )
+    for name in sorted(set(data.arrays) - set(expected)):
+        items.append(
+            CheckItem(
+                "error", name, f"Data key {name!r} is not a model input (inputs: {', '.join(expected)})."
+            )
+        )
+
+    for name, array in data.arrays.items():
+        info = expected.get(name)
+        if info is None:
+            continue
+        items.extend(_check_shape(name, array, info, profiles))
+        if info.dtype != str(array.dtype):
+            castable = (
+                np.can_cast(array.dtype, np.dtype(info.dtype), casting="same_kind")
+                if info.dtype in np.sctypeDict
+                else False
+            )
+            level = "warning" if castable else "error"
+            items.append(
+                CheckItem(
+                    level,
+                    name,
+                    f"{name!r} is {array.dtype}, the model takes {info.dtype}"
+                    + (" (it will be cast)." if castable else "."),
+                )
+            )
+        if array.dtype.kind not in "fiub":
+            continue
+        as_float = array.astype(np.float64, copy=False)
+        finite = np.isfinite(as_float)
+        nan = int(np.isnan(as_float).sum())
+        inf = int(np.isinf(as_float).sum())
+        if nan or inf:
+            items.append(
+                CheckItem(
+                    "error",
+                    name,
+                    f"{name!r} holds {nan} NaN and {inf} Inf value(s): calibration ranges would be garbage.",
+                )
+            )
+        values = as_float[finite] if not finite.all() else as_float
+        per_sample = (
+            as_float.reshape(as_float.shape[0], -1)
+            if as_float.ndim > 1 and as_float.shape[0]
+            else as_float.reshape(1, -1)
+        )
+        spread = (
+            np.nanmax(per_sample, axis=1) - np.nanmin(per_sample, axis=1) if per_sample.size else np.array([])
+        )
+        constant = int(
+            (spread <= 1e-6 * max(1.0, float(np.nanmax(np.abs(values))) if values.size else 1.0)).sum()
+        )
+        stat = InputStats(
+            input=name,
+            shape=list(array.shape),
+            dtype=str(array.dtype),
+            min=float(values.min()) if values.size else float("nan"),
+            max=float(values.max()) if values.size else float("nan"),
+            mean=float(values.mean()) if values.size else float("nan"),
+            std=float(values.std()) if values.size else float("nan"),
+            nan=nan,
+            inf=inf,
+            constant_samples=constant,
+        )
+        stats.append(stat)
+        if constant:
+            items.append(
+                CheckItem(
+                    "warning",
+                    name,
+                    f"{constant} of {per_sample.shape[0]} sample(s) of {name!r} are constant (all-black or saturated frames?): they add nothing to the ranges.",
+                )
+            )
+        items.extend(_check_range(name, stat, data.preprocessing))
+
+    samples = data.samples
+    if samples < RECOMMENDED_SAMPLES:
+        level = "warning" if samples >= 1 else "error"
+        items.append(
+            CheckItem(
+                level,
+                None,
+                f"Only {samples} sample(s): field practice is {RECOMMENDED_SAMPLES} or more representative samples; "
+                "with few samples the ranges follow those samples, not your data.",
+            )
+        )
+    batch = max(1, min(32, samples))
+    items.append(
+        CheckItem(
+            "info",
+            None,
+            f"{samples} sample(s) will be calibrated in batches of up to {batch}; a batch of 8-32 keeps memory modest.",
+        )
+    )
+    return CalibrationReport(
+        source=data.source, samples=samples, synthetic=data.synthetic, items=items, stats=stats
+    )
+
+
+def _check_shape(
+    name: str, array: np.ndarray, info: TensorInfo, profiles: list[dict[str, list[list[int]]]] | None
+) -> list[CheckItem]:
+    if info.shape is None:
+        return []
+    if array.ndim != len(info.shape):
+        return [
+            CheckItem(
+                "error",
+                name,
+                f"{name!r} has rank {array.ndim} (shape {list(array.shape)}), the model expects rank {len(info.shape)} ({info.shape_str()}).",
+            )
+        ]
+    problems = []
+    for axis, (got, want) in enumerate(zip(array.shape, info.shape)):
+        if axis == 0:
+            continue  # samples run along the first axis
+        if isinstance(want, int) and want > 0 and got != want:
+            problems.append(
+                CheckItem(
+                    "error",
+                    name,
+                    f"{name!r} has {got} along axis {axis}, the model fixes it to {want} (shape {info.shape_str()}).",
+                )
+            )
+    for p, profile in enumerate(profiles or []):
+        triple = profile.get(name)
+        if triple is None:
+            continue
+        lo, _, hi = triple
+        for axis in range(1, array.ndim):
+            if not lo[axis] <= array.shape[axis] <= hi[axis]:
+                problems.append(
+                    CheckItem(
+                        "error",
+                        name,
+                        f"{name!r} has {array.shape[axis]} along axis {axis}, outside profile {p}'s range {lo[axis]}..{hi[axis]}.",
+                    )
+                )
+    return problems
+
+
+def _check_range(name: str, stat: InputStats, pre: Preprocessing | None) -> list[CheckItem]:
+    if pre is not None:
+        lo, hi = pre.expected_range()
+        margin = 0.05 * (hi - lo)
+        if stat.min < lo - margin or stat.max > hi + margin:
+            return [
+                CheckItem(
+                    "warning",
+                    name,
+                    f"{name!r} spans {stat.min:.3g}..{stat.max:.3g}, outside the {lo:.3g}..{hi:.3g} the declared preprocessing gives.",
+                )
+            ]
+        return []
+    if stat.dtype.startswith("float") and stat.min >= 0 and stat.max > 20:
+        return [
+            CheckItem(
+                "warning",
+                name,
+                f"{name!r} spans {stat.min:.3g}..{stat.max:.3g} (mean {stat.mean:.3g}): that looks like raw 0..255 pixels. "
+                "If the model expects normalised input (mean/std), the calibration is missing that step.",
+            )
+        ]
+    return []

@@ -1,0 +1,227 @@
+"""One precision choice, two TensorRT worlds.
+
+TensorRT 10 is weakly typed: FP16/BF16/INT8/FP8 are builder flags (INT8 with a
+calibrator), and nodes kept in higher precision are layer precision constraints.
+TensorRT 11 and TensorRT-RTX are strongly typed: precision is a property of the ONNX
+graph, so the same choice becomes an ONNX transform before the build: ModelOpt AutoCast
+for FP16/BF16 (I/O types kept) and ModelOpt post-training quantization (Q/DQ nodes) for
+INT8/FP8, with ``nodes_to_exclude`` for the nodes kept high. The transformed ONNX is kept
+as an artifact: it is what the drift analysis compares.
+
+A precision a target cannot run is refused before anything is built, in one sentence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.serialize import JsonRecord
+
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8", "fp8")
+CALIBRATORS = ("entropy", "max")
+
+
+@dataclass(frozen=True)
+class PrecisionInfo:
+    name: str
+    title: str
+    #: Lowest compute capability (major, minor) with hardware support.
+    min_sm: tuple[int, int]
+    #: Needs calibration data (INT8, FP8).
+    calibrated: bool
+    #: ONNX transform for strongly typed backends: "autocast", "quantize" or None.
+    transform: str | None
+    why_min_sm: str
+
+
+PRECISION_INFO: dict[str, PrecisionInfo] = {
+    p.name: p
+    for p in [
+        PrecisionInfo("fp32", "FP32", (7, 5), False, None, ""),
+        PrecisionInfo("tf32", "TF32", (8, 0), False, None, "TF32 tensor cores arrived with Ampere (SM80)"),
+        PrecisionInfo("fp16", "FP16", (7, 5), False, "autocast", ""),
+        PrecisionInfo(
+            "bf16", "BF16", (8, 0), False, "autocast", "BF16 tensor cores arrived with Ampere (SM80)"
+        ),
+        PrecisionInfo("int8", "INT8", (7, 5), True, "quantize", ""),
+        PrecisionInfo(
+            "fp8",
+            "FP8",
+            (8, 9),
+            True,
+            "quantize",
+            "FP8 (E4M3) tensor cores arrived with Ada (SM89) and Hopper (SM90)",
+        ),
+    ]
+}
+
+
+def parse_precisions(text: str | list[str]) -> list[str]:
+    """``"fp32,fp16,int8"`` -> ``["fp32", "fp16", "int8"]``, checked."""
+    items = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
+    result = []
+    for item in items:
+        name = item.strip().lower()
+        if not name:
+            continue
+        if name not in PRECISION_INFO:
+            raise WorkbenchError(f"Unknown precision {item!r}: choose from {', '.join(PRECISIONS)}.")
+        if name not in result:
+            result.append(name)
+    if not result:
+        raise WorkbenchError("Give at least one precision, e.g. --precision fp32,fp16,int8.")
+    return result
+
+
+def sm_tuple(target: str | None) -> tuple[int, int] | None:
+    if not target:
+        return None
+    digits = "".join(ch for ch in target if ch.isdigit())
+    if len(digits) < 2:
+        raise WorkbenchError(f"Unknown compute capability {target!r}: write it like sm89 or 8.9.")
+    return int(digits[:-1]), int(digits[-1])
+
+
+def refusal(precision: str, target: str | None) -> str | None:
+    """Why this precision cannot be built for this target, or None when it can."""
+    info = PRECISION_INFO[precision]
+    sm = sm_tuple(target)
+    if sm is None or sm >= info.min_sm:
+        return None
+    return (
+        f"{info.title} cannot be built for SM{sm[0]}{sm[1]}: {info.why_min_sm}; "
+        f"choose a target of SM{info.min_sm[0]}{info.min_sm[1]} or newer, or another precision."
+    )
+
+
+# ----------------------------------------------------------------------------- transforms
+
+
+@dataclass
+class TransformResult(JsonRecord):
+    """A precision transform of an ONNX model (strongly typed backends)."""
+
+    precision: str
+    method: str  # "autocast" | "quantize" | "none"
+    source_hash: str
+    output_path: str
+    seconds: float
+    calibrator: str | None = None
+    calibration_samples: int | None = None
+    nodes_excluded: list[str] = field(default_factory=list)
+    qdq_nodes: int = 0
+    cast_nodes: int = 0
+    modelopt: str | None = None
+    cached: bool = False
+
+
+def transform_key(
+    source_hash: str, precision: str, calibration_hash: str | None, calibrator: str, keep: list[str]
+) -> str:
+    payload = json.dumps(
+        {
+            "source": source_hash,
+            "precision": precision,
+            "calibration": calibration_hash,
+            "calibrator": calibrator,
+            "keep": sorted(keep),
+            "v": 1,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def transform_model(
+    model_path: str,
+    output_path: str,
+    precision: str,
+    source_hash: str,
+    calibration_npz: str | None = None,
+    calibrator: str = "entropy",
+    nodes_to_exclude: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run the ModelOpt transform for one precision (in a worker: ModelOpt imports torch).
+
+    FP16/BF16: ``convert_to_mixed_precision`` with the graph's I/O types kept. INT8/FP8:
+    ``quantize`` with the chosen calibration method on the CPU, the rest of the graph left
+    in FP32 (``high_precision_dtype="fp32"``; ModelOpt's default FP16 would change more
+    than the requested precision).
+    """
+    import numpy as np
+    import onnx
+
+    info = PRECISION_INFO[precision]
+    start = time.perf_counter()
+    exclude = list(nodes_to_exclude or [])
+    samples = None
+    if info.transform == "autocast":
+        from modelopt.onnx.autocast import convert_to_mixed_precision
+
+        converted = convert_to_mixed_precision(
+            model_path,
+            low_precision_type=precision,
+            keep_io_types=True,
+            nodes_to_exclude=list(exclude) or None,
+        )
+        onnx.save_model(converted, output_path, save_as_external_data=converted.ByteSize() > 1_500_000_000)
+    elif info.transform == "quantize":
+        from modelopt.onnx.quantization import quantize
+
+        if calibration_npz is None:
+            raise WorkbenchError(f"{info.title} needs calibration data.")
+        with np.load(calibration_npz, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        samples = min(int(a.shape[0]) for a in arrays.values()) if arrays else 0
+        method = calibrator if precision == "int8" else "max"  # ModelOpt calibrates FP8 with max
+        quantize(
+            model_path,
+            quantize_mode=precision,
+            calibration_data=arrays,
+            calibration_method=method,
+            calibration_eps=["cpu"],
+            high_precision_dtype="fp32",
+            nodes_to_exclude=list(exclude) or None,  # ModelOpt appends to the list it is given
+            output_path=output_path,
+            log_level="ERROR",
+        )
+        calibrator = method
+    else:
+        raise WorkbenchError(f"{info.title} needs no graph transform.")
+    model = onnx.load(output_path, load_external_data=False)
+    ops = [n.op_type for n in model.graph.node]
+    try:
+        import importlib.metadata
+
+        modelopt_version: str | None = importlib.metadata.version("nvidia-modelopt")
+    except Exception:
+        modelopt_version = None
+    return TransformResult(
+        precision=precision,
+        method=info.transform,
+        source_hash=source_hash,
+        output_path=output_path,
+        seconds=time.perf_counter() - start,
+        calibrator=calibrator if info.calibrated else None,
+        calibration_samples=samples,
+        nodes_excluded=exclude,
+        qdq_nodes=sum(op in ("QuantizeLinear", "DequantizeLinear") for op in ops),
+        cast_nodes=ops.count("Cast"),
+        modelopt=modelopt_version,
+    ).to_dict()
+
+
+def modelopt_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("modelopt") is not None
+
+
+def transformed_path(workspace_root: Path, key: str, stem: str, precision: str) -> Path:
+    return workspace_root / "transforms" / key[:16] / f"{stem}.{precision}.onnx"
