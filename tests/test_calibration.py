@@ -117,7 +117,7 @@ def test_images_folder_and_zip_with_preprocessing(tmp_path: Path, cnn) -> None:
     zipped = load_calibration(buffer.getvalue(), cnn.inputs, name="imgs.zip", preprocessing=pre)
     assert np.allclose(zipped.arrays["input"], data.arrays["input"])
     (folder / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(CalibrationError, match="broken.png"):
+    with pytest.raises(CalibrationError, match=r"broken\.png"):
         load_calibration(folder, cnn.inputs, preprocessing=pre)
 
 
