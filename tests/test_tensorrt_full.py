@@ -82,3 +82,27 @@ def test_full_tensorrt_cli_fix(tmp_path) -> None:
     )
     payload = json.loads(result.stdout)
     assert payload["after"]["parse_ok"] and payload["after"]["build_ok"]
+
+
+@pytest.mark.tensorrt
+@pytest.mark.gpu
+@requires_tensorrt
+@requires_gpu
+def test_full_tensorrt_int8_calibrator_and_fp16_flags(tmp_path) -> None:
+    # TensorRT 10 is weakly typed: FP16 is a builder flag and INT8 uses Polygraphy's Calibrator.
+    import numpy as np
+
+    from workbench.backends import resolve_backend
+    from workbench.build import BuildConfig, build_matrix
+    from workbench.calibration import CalibrationData
+    from workbench.workspace import Workspace
+
+    backend = resolve_backend("tensorrt")
+    profile = {"input": [[1, 3, 224, 224]] * 3}
+    calibration = CalibrationData(arrays={"input": np.random.default_rng(0).normal(size=(16, 3, 224, 224)).astype(np.float32)}, source="test")
+    configs = [BuildConfig(precision=p, profiles=[profile], backend="tensorrt") for p in ("fp32", "fp16", "int8")]
+    results = build_matrix(load_model(sample("resnet_cnn.onnx")), configs, workspace=Workspace(tmp_path), calibration=calibration)
+    assert all(r.ok for r in results), [r.error for r in results]
+    if not backend.strongly_typed_only:
+        assert results[2].transform is None  # calibrated by TensorRT itself, not by ModelOpt
+    assert results[0].engine_bytes > results[1].engine_bytes
