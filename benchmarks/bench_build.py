@@ -42,7 +42,9 @@ def plain_polygraphy_build(path: str, profile: dict[str, list[list[int]]], targe
     p = Profile()
     for name, (lo, opt, hi) in profile.items():
         p.add(name, min=lo, opt=opt, max=hi)
-    engine = engine_bytes_from_network(NetworkFromOnnxPath(path), config=CreateConfigRTX(compute_capabilities=[target], profiles=[p]))
+    engine = engine_bytes_from_network(
+        NetworkFromOnnxPath(path), config=CreateConfigRTX(compute_capabilities=[target], profiles=[p])
+    )
     return int(engine.nbytes)
 
 
@@ -61,8 +63,14 @@ def main() -> None:
     static = {inp: [[1, *shapes[1:]]] * 3}
     dynamic = {inp: [[1, *shapes[1:]], [8, *shapes[1:]], [32, *shapes[1:]]]}
     rng = np.random.default_rng(0)
-    calibration = CalibrationData(arrays={inp: rng.normal(size=(32, *shapes[1:])).astype(np.float32)}, source="benchmark")
-    configs = [BuildConfig(precision=p, profiles=[s], target=args.target, timing_cache=False) for s in (static, dynamic) for p in PRECISIONS]
+    calibration = CalibrationData(
+        arrays={inp: rng.normal(size=(32, *shapes[1:])).astype(np.float32)}, source="benchmark"
+    )
+    configs = [
+        BuildConfig(precision=p, profiles=[s], target=args.target, timing_cache=False)
+        for s in (static, dynamic)
+        for p in PRECISIONS
+    ]
 
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Workspace(Path(tmp))
@@ -73,7 +81,9 @@ def main() -> None:
             path, transform = prepare_model(model, config, backend, workspace, calibration)
             transform_seconds[config.precision] = transform.seconds if transform else 0.0
             built[config.precision] = path
-            print(f"transform {config.precision:<5} {time.perf_counter() - start:6.2f} s (ModelOpt {transform_seconds[config.precision]:.2f} s)")
+            print(
+                f"transform {config.precision:<5} {time.perf_counter() - start:6.2f} s (ModelOpt {transform_seconds[config.precision]:.2f} s)"
+            )
 
         target = (int(args.target[2:-1]), int(args.target[-1]))
         start = time.perf_counter()
@@ -94,9 +104,16 @@ def main() -> None:
 
     print(f"\n{'case':<58} {'seconds':>8} {'ratio':>6}  target")
     print(f"{'plain Polygraphy, 8 builds one after another (baseline)':<58} {sequential:>8.2f} {1.0:>6.2f}")
-    print(f"{'workbench build_matrix, 8 builds, isolated + parallel':<58} {matrix:>8.2f} {matrix / sequential:>6.2f}  <= 1.15 {'ok' if matrix / sequential <= 1.15 else 'MISSED'}")
-    print(f"{'workbench build_matrix, unchanged rerun (cache)':<58} {rerun:>8.2f} {rerun / sequential:>6.2f}  < 1 s {'ok' if rerun < 1 else 'MISSED'}")
-    print("ModelOpt transforms, timed and cached separately: " + ", ".join(f"{k} {v:.2f} s" for k, v in transform_seconds.items()))
+    print(
+        f"{'workbench build_matrix, 8 builds, isolated + parallel':<58} {matrix:>8.2f} {matrix / sequential:>6.2f}  <= 1.15 {'ok' if matrix / sequential <= 1.15 else 'MISSED'}"
+    )
+    print(
+        f"{'workbench build_matrix, unchanged rerun (cache)':<58} {rerun:>8.2f} {rerun / sequential:>6.2f}  < 1 s {'ok' if rerun < 1 else 'MISSED'}"
+    )
+    print(
+        "ModelOpt transforms, timed and cached separately: "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in transform_seconds.items())
+    )
 
 
 if __name__ == "__main__":

@@ -99,9 +99,16 @@ def test_full_tensorrt_int8_calibrator_and_fp16_flags(tmp_path) -> None:
 
     backend = resolve_backend("tensorrt")
     profile = {"input": [[1, 3, 224, 224]] * 3}
-    calibration = CalibrationData(arrays={"input": np.random.default_rng(0).normal(size=(16, 3, 224, 224)).astype(np.float32)}, source="test")
-    configs = [BuildConfig(precision=p, profiles=[profile], backend="tensorrt") for p in ("fp32", "fp16", "int8")]
-    results = build_matrix(load_model(sample("resnet_cnn.onnx")), configs, workspace=Workspace(tmp_path), calibration=calibration)
+    calibration = CalibrationData(
+        arrays={"input": np.random.default_rng(0).normal(size=(16, 3, 224, 224)).astype(np.float32)},
+        source="test",
+    )
+    configs = [
+        BuildConfig(precision=p, profiles=[profile], backend="tensorrt") for p in ("fp32", "fp16", "int8")
+    ]
+    results = build_matrix(
+        load_model(sample("resnet_cnn.onnx")), configs, workspace=Workspace(tmp_path), calibration=calibration
+    )
     assert all(r.ok for r in results), [r.error for r in results]
     if not backend.strongly_typed_only:
         assert results[2].transform is None  # calibrated by TensorRT itself, not by ModelOpt

@@ -47,6 +47,7 @@ def main() -> None:
         st.Page(
             here / "diagnose_page.py", title="Diagnose & fix", icon=":material/healing:", url_path="diagnose"
         ),
+        st.Page(here / "build_page.py", title="Build", icon=":material/memory:", url_path="build"),
     ]
     current = st.navigation(pages)
     render_sidebar(session())

@@ -111,7 +111,7 @@ def _apply(sess: Session, fix_id: str, issue: Any = None) -> None:
             return
     if isinstance(result, FixStep):
         if not REGISTRY[fix_id].preserves_outputs:
-            st.session_state["diagnose_repro"] = result.model_path
+            sess.repro_path = result.model_path
         sess.fix_error = None
     else:
         sess.fix_error = result.reason
@@ -250,7 +250,7 @@ def _history(sess: Session, fs: FixSession) -> None:
         )
         with st.expander("Fix script"):
             st.code(fix_script(fs, "fix.py"), language="python")
-    repro = st.session_state.get("diagnose_repro")
+    repro = sess.repro_path
     if repro and Path(repro).is_file():
         st.download_button(
             "Download the minimal reproduction",

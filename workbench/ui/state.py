@@ -7,7 +7,7 @@ users of one server never see each other's models or results.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -17,6 +17,7 @@ from workbench.summary import ModelSummary
 from workbench.workspace import Workspace
 
 if TYPE_CHECKING:
+    from workbench.build import BuildResult
     from workbench.fixing import FixSession
 
 _KEY = "trt_workbench_session"
@@ -37,11 +38,17 @@ class Session:
     fix_session: FixSession | None = None
     #: The last diagnose/fix error, shown next to the Diagnose controls.
     fix_error: str | None = None
+    #: The last minimal reproduction extracted from the current model.
+    repro_path: str | None = None
+    #: Engines built for the current model, newest matrix last.
+    builds: list[BuildResult] = field(default_factory=list)
 
     def set_model(self, model: LoadedModel, summary: ModelSummary, source: str) -> None:
         if self.model is None or self.model.content_hash != model.content_hash:
             self.fix_session = None  # a different model starts a new history
             self.fix_error = None
+            self.repro_path = None
+            self.builds = []
         self.model = model
         self.summary = summary
         self.source = source

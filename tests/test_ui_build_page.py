@@ -1,0 +1,39 @@
+"""The Build page in Streamlit's AppTest, with real TensorRT-RTX builds."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT, requires_rtx
+
+AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+
+pytestmark = [pytest.mark.rtx, requires_rtx]
+
+
+def _app_on(sample_name: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    box = at.selectbox(key="model_sample")
+    at = box.select(next(o for o in box.options if sample_name in o)).run()
+    at.switch_page("workbench/ui/build_page.py")
+    return at.run()
+
+
+def test_build_two_precisions_and_see_the_results() -> None:
+    at = _app_on("detector.onnx")
+    assert not at.exception
+    at = at.multiselect(key="build_precisions").set_value(["fp32", "fp16"]).run()
+    at = at.button(key="build_run").click().run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["precision"]) == ["fp32", "fp16"]
+    assert all(table["ok"])
+    assert table["engine MiB"][0] > table["engine MiB"][1]
+    assert any("Built with tensorrt-rtx" in c.value for c in at.caption)
+
+
+def test_refused_precision_is_explained_before_building() -> None:
+    at = _app_on("detector.onnx")
+    at = at.selectbox(key="build_target").set_value("sm80").run()
+    at = at.multiselect(key="build_precisions").set_value(["fp8"]).run()
+    assert any("FP8 cannot be built for SM80" in w.value for w in at.warning)
+    assert any("calibration data" in i.value for i in at.info)

@@ -1,0 +1,230 @@
+"""Build page: precisions, shape profiles, calibration (checked first), target; the matrix with progress; results."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from workbench.build import BuildConfig, BuildProgress, BuildResult, build_matrix
+from workbench.calibration import CalibrationData, check_calibration, load_calibration, synthetic_calibration
+from workbench.errors import WorkbenchError
+from workbench.precision import PRECISIONS, refusal
+from workbench.shapes import ShapeProfile, format_shape_spec
+from workbench.summary import ModelSummary
+from workbench.ui.cache import environment
+from workbench.ui.state import Session, session
+
+TARGETS = ["sm75", "sm80", "sm86", "sm89", "sm120"]
+
+
+def _default_rows(summary: ModelSummary) -> list[dict[str, str]]:
+    rows = []
+    for t in summary.inputs:
+        if t.shape is None:
+            rows.append({"input": t.name, "min": "", "opt": "", "max": ""})
+            continue
+        lo = "x".join(str(d) if isinstance(d, int) and d > 0 else "1" for d in t.shape)
+        opt = "x".join(
+            str(d) if isinstance(d, int) and d > 0 else ("8" if i == 0 else "64")
+            for i, d in enumerate(t.shape)
+        )
+        hi = "x".join(
+            str(d) if isinstance(d, int) and d > 0 else ("32" if i == 0 else "256")
+            for i, d in enumerate(t.shape)
+        )
+        rows.append({"input": t.name, "min": lo, "opt": opt, "max": hi})
+    return rows
+
+
+def _profile_from_rows(rows: list[dict[str, Any]]) -> ShapeProfile:
+    from workbench.shapes import parse_shape_spec
+
+    profile: ShapeProfile = {}
+    for row in rows:
+        if not row.get("input") or not row.get("min"):
+            continue
+        spec = f"{row['input']}:{row['min']},{row.get('opt') or row['min']},{row.get('max') or row['min']}"
+        name, triple = parse_shape_spec(spec)
+        profile[name] = triple
+    return profile
+
+
+def _calibration(
+    sess: Session, summary: ModelSummary, profile: ShapeProfile, needed: bool
+) -> CalibrationData | None:
+    if not needed:
+        return None
+    st.subheader("Calibration data")
+    source = st.radio(
+        "Source",
+        ["Upload .npz/.npy or a .zip of images", "Synthetic (smoke test only)"],
+        horizontal=True,
+        key="build_calib_source",
+    )
+    if source.startswith("Synthetic"):
+        data = synthetic_calibration(summary.inputs, profile or None)
+    else:
+        upload = st.file_uploader("Calibration data", type=["npz", "npy", "zip"], key="build_calib_upload")
+        if upload is None:
+            st.info("INT8 and FP8 need calibration data: a .npz keyed by input name, or images.")
+            return None
+        try:
+            data = load_calibration(upload.getvalue(), summary.inputs, name=upload.name)
+        except WorkbenchError as exc:
+            st.error(exc.message)
+            return None
+    report = check_calibration(data, summary, [profile] if profile else None)
+    show = {"error": st.error, "warning": st.warning, "info": st.caption}
+    for item in report.items:
+        show.get(item.level, st.caption)(item.message)
+    if report.stats:
+        st.dataframe([s.to_dict() for s in report.stats], hide_index=True, width="stretch")
+    return data if report.ok else None
+
+
+def _run(sess: Session, configs: list[BuildConfig], calibration: CalibrationData | None) -> list[BuildResult]:
+    """Run the matrix in a background thread; this (the script's) thread draws the progress bars,
+    since Streamlit elements can only be updated from the script thread."""
+    assert sess.model is not None
+    model = sess.model
+    bars = {i: st.progress(0.0, text=f"{c.label()}: queued") for i, c in enumerate(configs)}
+    fraction = {
+        "queued": 0.05,
+        "transforming": 0.3,
+        "building": 0.6,
+        "done": 1.0,
+        "cached": 1.0,
+        "failed": 1.0,
+        "cancelled": 1.0,
+    }
+    events: queue.Queue[BuildProgress] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["results"] = build_matrix(
+                model, configs, workspace=sess.workspace, calibration=calibration, progress=events.put
+            )
+        except Exception as exc:  # shown next to the Build button, never as a traceback page
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    while worker.is_alive() or not events.empty():
+        try:
+            p = events.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        bars[p.index].progress(fraction.get(p.stage, 0.5), text=f"{p.label}: {p.stage}")
+    worker.join()
+    if "error" in outcome:
+        error = outcome["error"]
+        st.error(error.message if isinstance(error, WorkbenchError) else f"The build failed: {error}")
+        return []
+    return list(outcome["results"])
+
+
+def _results(results: list[BuildResult]) -> None:
+    st.subheader("Engines")
+    st.dataframe(
+        [
+            {
+                "precision": r.precision,
+                "shapes": " | ".join(
+                    ", ".join(format_shape_spec(k, v) for k, v in p.items()) for p in r.shapes
+                )
+                or "static",
+                "target": r.target or "",
+                "ok": r.ok,
+                "engine MiB": round((r.engine_bytes or 0) / 2**20, 2) if r.ok else None,
+                "build s": round(r.build_seconds or 0, 2) if r.ok else None,
+                "layers by precision": ", ".join(f"{k} {v}" for k, v in sorted(r.precision_counts.items())),
+                "cached": r.cached,
+                "error": r.error or "",
+            }
+            for r in results
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    backends = {f"{r.backend.name} {r.backend.version}" for r in results if r.backend}
+    st.caption(
+        f"Built with {', '.join(sorted(backends))} ahead of time; sizes are TensorRT engine sizes, no timing was run."
+    )
+    for i, r in enumerate(results):
+        for warning in r.warnings:
+            st.warning(f"{r.precision}: {warning}")
+        if r.ok and r.engine_path and Path(r.engine_path).is_file():
+            with st.expander(f"{r.config.label()}: {len(r.layers)} layers"):
+                st.dataframe([layer.to_dict() for layer in r.layers], hide_index=True, width="stretch")
+                st.download_button(
+                    f"Download {Path(r.engine_path).name}",
+                    Path(r.engine_path).read_bytes(),
+                    file_name=Path(r.engine_path).name,
+                    key=f"engine_{i}",
+                )
+
+
+def render() -> None:
+    sess = session()
+    st.title("Build")
+    if sess.model is None or sess.summary is None:
+        st.info("Choose a model on the Model page first.")
+        return
+    env = environment()
+    if not env.backends:
+        st.error(
+            "No TensorRT is installed here: install TensorRT-RTX (pip install 'trt-workbench[rtx]') to build engines."
+        )
+        return
+    summary = sess.summary
+    st.caption(f"Model: **{sess.model.name}** ({sess.source})")
+    cols = st.columns([3, 1, 1])
+    precisions = cols[0].multiselect(
+        "Precisions", list(PRECISIONS), default=["fp32", "fp16", "int8"], key="build_precisions"
+    )
+    target = cols[1].selectbox(
+        "Target (TensorRT-RTX)", TARGETS, index=TARGETS.index("sm89"), key="build_target"
+    )
+    calibrator = cols[2].selectbox("INT8 calibrator", ["entropy", "max"], key="build_calibrator")
+    for p in precisions:
+        reason = refusal(p, target)
+        if reason:
+            st.warning(reason)
+    profile: ShapeProfile = {}
+    if summary.dynamic_dims:
+        st.subheader("Optimization profile")
+        rows = st.data_editor(_default_rows(summary), hide_index=True, key="build_profile", width="stretch")
+        try:
+            profile = _profile_from_rows(rows if isinstance(rows, list) else rows.to_dict("records"))
+        except WorkbenchError as exc:
+            st.error(exc.message)
+            return
+    keep = st.multiselect(
+        "Keep in FP32 (mixed precision)",
+        [n.name for n in sess.model.proto.graph.node if n.name],
+        key="build_keep",
+    )
+    calibration = _calibration(sess, summary, profile, needed=any(p in ("int8", "fp8") for p in precisions))
+    if st.button("Build", type="primary", disabled=not precisions, key="build_run"):
+        configs = [
+            BuildConfig(
+                precision=p,
+                profiles=[profile] if profile else [],
+                target=target,
+                keep_precision=list(keep),
+                calibrator=calibrator,
+            )
+            for p in precisions
+        ]
+        sess.builds = _run(sess, configs, calibration)
+    if sess.builds:
+        _results(sess.builds)
+
+
+if __name__ == "__main__":  # run by st.navigation as a page
+    render()
