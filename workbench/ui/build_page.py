@@ -78,9 +78,13 @@ def _calibration(
             st.error(exc.message)
             return None
     report = check_calibration(data, summary, [profile] if profile else None)
-    show = {"error": st.error, "warning": st.warning, "info": st.caption}
     for item in report.items:
-        show.get(item.level, st.caption)(item.message)
+        if item.level == "error":
+            st.error(item.message)
+        elif item.level == "warning":
+            st.warning(item.message)
+        else:
+            st.caption(item.message)
     if report.stats:
         st.dataframe([s.to_dict() for s in report.stats], hide_index=True, width="stretch")
     return data if report.ok else None
