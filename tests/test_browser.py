@@ -57,3 +57,11 @@ def test_upload_broken_model_diagnose_and_fix(tmp_path: Path) -> None:
         page.get_by_text("No errors").wait_for(timeout=30_000)
         screenshot(page, "03_fixed")
         assert page.get_by_role("button", name="Download fixed model").count() == 1
+
+        page.get_by_role("button", name="Build with the fixed model").click()
+        page.get_by_text("fixed: broken_reduce_axes_subgraph.onnx").wait_for(timeout=60_000)
+        page.get_by_role("button", name="Build", exact=True).click()
+        page.get_by_text("Built with tensorrt-rtx").wait_for(timeout=180_000)
+        screenshot(page, "04_built_fp32_fp16")
+        body = page.inner_text("body")
+        assert "Engines" in body and "fp16" in body

@@ -189,7 +189,7 @@ def render() -> None:
     st.caption(f"Model: **{sess.model.name}** ({sess.source})")
     cols = st.columns([3, 1, 1])
     precisions = cols[0].multiselect(
-        "Precisions", list(PRECISIONS), default=["fp32", "fp16", "int8"], key="build_precisions"
+        "Precisions", list(PRECISIONS), default=["fp32", "fp16"], key="build_precisions"
     )
     target = cols[1].selectbox(
         "Target (TensorRT-RTX)", TARGETS, index=TARGETS.index("sm89"), key="build_target"

@@ -43,11 +43,16 @@ class Session:
     #: Engines built for the current model, newest matrix last.
     builds: list[BuildResult] = field(default_factory=list)
 
-    def set_model(self, model: LoadedModel, summary: ModelSummary, source: str) -> None:
-        if self.model is None or self.model.content_hash != model.content_hash:
+    def set_model(
+        self, model: LoadedModel, summary: ModelSummary, source: str, *, keep_history: bool = False
+    ) -> None:
+        """Make ``model`` the current model; a different model starts a new fix history unless
+        ``keep_history`` (continuing with the fixed model of the current history)."""
+        if not keep_history and (self.model is None or self.model.content_hash != model.content_hash):
             self.fix_session = None  # a different model starts a new history
             self.fix_error = None
             self.repro_path = None
+        if self.model is None or self.model.content_hash != model.content_hash:
             self.builds = []
         self.model = model
         self.summary = summary
