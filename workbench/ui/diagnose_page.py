@@ -237,28 +237,28 @@ def _history(sess: Session, fs: FixSession) -> None:
     if cols[1].button("Undo last fix", disabled=not fs.steps):
         fs.undo()
         st.rerun()
-    if (
+    can_continue = (
         fs.steps
         and fs.current_diagnosis.ok
         and sess.model is not None
         and str(sess.model.path) != fs.current_path
+    )
+    if can_continue and st.button(
+        "Build with the fixed model",
+        type="primary",
+        help="make the fixed model the current model (the fix history stays)",
     ):
-        if st.button(
-            "Build with the fixed model",
-            type="primary",
-            help="make the fixed model the current model (the fix history stays)",
-        ):
-            from workbench.model import load_model
-            from workbench.ui.cache import summary_for
+        from workbench.model import load_model
+        from workbench.ui.cache import summary_for
 
-            fixed = load_model(fs.current_path)
-            sess.set_model(
-                fixed,
-                summary_for(fixed.content_hash, fixed),
-                f"fixed: {Path(fs.original_path).name}",
-                keep_history=True,
-            )
-            st.switch_page(str(Path(__file__).resolve().parent / "build_page.py"))
+        fixed = load_model(fs.current_path)
+        sess.set_model(
+            fixed,
+            summary_for(fixed.content_hash, fixed),
+            f"fixed: {Path(fs.original_path).name}",
+            keep_history=True,
+        )
+        st.switch_page(str(Path(__file__).resolve().parent / "build_page.py"))
     if fs.steps:
         name = Path(fs.original_path).stem
         cols[2].download_button(
