@@ -233,3 +233,31 @@ def test_cli_build_contract(tmp_path: Path) -> None:
         "--json",
     )
     assert json.loads(rerun.stdout)["builds"][0]["cached"] is True
+
+
+def test_full_build_log_is_kept_beside_the_engine(cnn_matrix) -> None:
+    _, _, _, _, results, _ = cnn_matrix
+    fp32 = next(r for r in results if r.precision == "fp32")
+    assert fp32.log_path and Path(fp32.log_path).is_file()
+    text = Path(fp32.log_path).read_text()
+    assert "Layers:" in text and "[verbose]" in text
+    assert "cudaError 35" not in text
+
+
+def test_entropy_and_max_side_by_side(tmp_path: Path) -> None:
+    from workbench.calibration import compare_calibrators
+
+    model = load_model(sample("resnet_cnn.onnx"))
+    comparison = compare_calibrators(
+        model, CalibrationData(arrays={"input": _images(30)}, source="test images"), Workspace(tmp_path)
+    )
+    assert [o.calibrator for o in comparison.outcomes] == ["entropy", "max"]
+    assert comparison.evaluation_samples == 6 and comparison.calibration_samples == 24
+    for outcome in comparison.outcomes:
+        logits = outcome.outputs[0]
+        assert logits.name == "logits" and 0 < logits.max_abs < 5 and logits.cosine > 0.98
+        assert outcome.top1_agreement is not None
+    # Max calibration keeps the full range, so its activation scales are never smaller.
+    assert comparison.scale_ratio_median is not None and comparison.scale_ratio_median >= 1.0
+    entropy, maximum = comparison.outcomes
+    assert entropy.outputs[0].max_abs != maximum.outputs[0].max_abs

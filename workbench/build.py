@@ -96,7 +96,9 @@ class BuildResult(JsonRecord):
     calibration: CalibrationReport | None = None
     cache_key: str = ""
     cached: bool = False
+    #: Warnings, errors and info lines of the build log; the whole log is at ``log_path``.
     log: list[tuple[str, str]] = field(default_factory=list)
+    log_path: str | None = None
     environment: EnvironmentReport | None = None
 
 
@@ -463,6 +465,7 @@ def build(
         calibration=calibration_report,
         cache_key=key,
         log=[tuple(x) for x in raw.get("log", [])],  # type: ignore[misc]
+        log_path=raw.get("log_path"),
         environment=collect_environment(),
     )
     if result.ok:

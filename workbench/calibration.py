@@ -467,3 +467,109 @@ def _check_range(name: str, stat: InputStats, pre: Preprocessing | None) -> list
             )
         ]
     return []
+
+
+# ----------------------------------------------------------------------------- entropy vs max
+
+
+@dataclass
+class CalibratorOutcome(JsonRecord):
+    calibrator: str
+    model_path: str
+    outputs: list[Any]  # OutputMetrics
+    top1_agreement: float | None
+    transform_seconds: float
+
+
+@dataclass
+class CalibratorComparison(JsonRecord):
+    """INT8 calibrated with entropy and with max on the same data, side by side.
+
+    Accuracy is measured in ONNX Runtime on the CPU (which runs INT8 Q/DQ faithfully)
+    against the FP32 model, on samples held out from calibration.
+    """
+
+    reference_backend: str
+    evaluation_samples: int
+    calibration_samples: int
+    outcomes: list[CalibratorOutcome]
+    #: Activation scales of max divided by those of entropy: median and largest.
+    scale_ratio_median: float | None
+    scale_ratio_max: float | None
+
+
+def _activation_scales(path: str) -> dict[str, float]:
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    inits = {t.name: t for t in model.graph.initializer}
+    weights = {t.name for t in model.graph.initializer}
+    scales = {}
+    for node in model.graph.node:
+        if (
+            node.op_type == "QuantizeLinear"
+            and node.input[0] not in weights
+            and len(node.input) > 1
+            and node.input[1] in inits
+        ):
+            value = numpy_helper.to_array(inits[node.input[1]])
+            if value.size == 1:
+                scales[node.input[0]] = float(value.reshape(()))
+    return scales
+
+
+def compare_calibrators(
+    model: Any, calibration: CalibrationData, workspace: Any, backend: Any = None
+) -> CalibratorComparison:
+    """Quantize with entropy and with max, then compare both with FP32 on held-out samples."""
+    from workbench.accuracy import output_metrics, run_onnxruntime, top1_agreement
+    from workbench.backends import BackendInfo
+    from workbench.build import BuildConfig, prepare_model
+
+    total = calibration.samples
+    if total < 2:
+        raise CalibrationError("Comparing calibrators needs at least 2 samples.")
+    held = max(1, total // 5)
+    calib_part = CalibrationData(
+        {k: v[: total - held] for k, v in calibration.arrays.items()},
+        calibration.source,
+        calibration.synthetic,
+        calibration.preprocessing,
+    )
+    evaluation = {k: v[total - held :] for k, v in calibration.arrays.items()}
+    reference = run_onnxruntime(str(model.path), evaluation)
+    strongly_typed = BackendInfo(name="tensorrt-rtx", version="any")  # a Q/DQ graph either way
+    outcomes = []
+    paths = {}
+    for kind in ("entropy", "max"):
+        path, transform = prepare_model(
+            model,
+            BuildConfig(precision="int8", calibrator=kind),
+            backend or strongly_typed,
+            workspace,
+            calib_part,
+        )
+        paths[kind] = path
+        got = run_onnxruntime(path, evaluation)
+        metrics = [output_metrics(name, reference[name], got[name]) for name in reference]
+        first = next(iter(reference))
+        outcomes.append(
+            CalibratorOutcome(
+                calibrator=kind,
+                model_path=path,
+                outputs=metrics,
+                top1_agreement=top1_agreement(reference[first], got[first]),
+                transform_seconds=transform.seconds if transform else 0.0,
+            )
+        )
+    entropy, maximum = _activation_scales(paths["entropy"]), _activation_scales(paths["max"])
+    ratios = [maximum[k] / entropy[k] for k in entropy.keys() & maximum.keys() if entropy[k] > 0]
+    return CalibratorComparison(
+        reference_backend="onnxruntime-cpu",
+        evaluation_samples=held,
+        calibration_samples=total - held,
+        outcomes=outcomes,
+        scale_ratio_median=float(np.median(ratios)) if ratios else None,
+        scale_ratio_max=float(np.max(ratios)) if ratios else None,
+    )

@@ -267,11 +267,22 @@ def cmd_calib_check(args: argparse.Namespace) -> int:
     from workbench.model import load_model
     from workbench.summary import summarize
 
-    summary = summarize(load_model(args.model))
+    model = load_model(args.model)
+    summary = summarize(model)
     data = load_calibration(args.data, summary.inputs)
     report = check_calibration(data, summary, _profiles(args) or None)
+    comparison = None
+    if args.compare_calibrators and report.ok:
+        from workbench.calibration import compare_calibrators
+        from workbench.workspace import Workspace
+
+        with _quiet_stdout(True):
+            comparison = compare_calibrators(model, data, Workspace.default())
     if args.json:
-        _print_json(report.to_dict())
+        payload = report.to_dict()
+        if comparison is not None:
+            payload["calibrators"] = comparison.to_dict()
+        _print_json(payload)
     else:
         print(f"{report.source}: {report.samples} sample(s)")
         for s in report.stats:
@@ -280,6 +291,24 @@ def cmd_calib_check(args: argparse.Namespace) -> int:
             )
         for item in report.items:
             print(f"  {item.level}: {item.message}")
+        if comparison is not None:
+            print(
+                f"INT8 calibrators, against FP32 in ONNX Runtime (CPU) on {comparison.evaluation_samples} held-out sample(s):"
+            )
+            for outcome in comparison.outcomes:
+                worst = max(outcome.outputs, key=lambda m: m.max_abs)
+                top1 = (
+                    f", top-1 agreement {outcome.top1_agreement:.1%}"
+                    if outcome.top1_agreement is not None
+                    else ""
+                )
+                print(
+                    f"  {outcome.calibrator:<8} max_abs {worst.max_abs:.4g}, cosine {min(m.cosine for m in outcome.outputs):.5f}{top1}"
+                )
+            if comparison.scale_ratio_median is not None:
+                print(
+                    f"  max/entropy activation scale ratio: median {comparison.scale_ratio_median:.2f}, largest {comparison.scale_ratio_max:.2f}"
+                )
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -529,6 +558,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calib-check", help="check calibration data against the model before calibrating")
     p.add_argument("model")
     p.add_argument("data", help=".npz keyed by input name, .npy, or a folder/zip of images")
+    p.add_argument(
+        "--compare-calibrators",
+        action="store_true",
+        help="quantize with entropy and with max and compare both with FP32 (ONNX Runtime, CPU)",
+    )
     p.add_argument("--shapes", action="append", metavar="NAME:MIN,OPT,MAX")
     p.add_argument("--extra-profile", action="append")
     p.add_argument("--json", action="store_true")

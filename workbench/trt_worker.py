@@ -393,12 +393,18 @@ def build_engine(
 
     message = find_layer_message(logger.records)
     layers = parse_layer_log(message) if message else []
+    # The whole log, verbose lines included, beside the engine: the result keeps the important part.
+    log_path = os.path.splitext(engine_path)[0] + ".build.log"
+    with open(log_path, "w", encoding="utf-8") as handle:
+        for severity, line in logger.records:
+            handle.write(f"[{severity}] {line}\n")
     result: dict[str, Any] = {
         "ok": engine is not None,
         "backend": {"name": info.name, "version": info.version},
         "target": _target_name(target) if info.name == "tensorrt-rtx" else None,
         "layers": layers,
         "layer_log_found": message is not None,
+        "log_path": log_path,
         "seconds": seconds,
         "log": _important(logger.records),
         "warnings": [m for s, m in logger.records if s == "warning"][:50],
