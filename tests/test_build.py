@@ -261,3 +261,29 @@ def test_entropy_and_max_side_by_side(tmp_path: Path) -> None:
     assert comparison.scale_ratio_median is not None and comparison.scale_ratio_median >= 1.0
     entropy, maximum = comparison.outcomes
     assert entropy.outputs[0].max_abs != maximum.outputs[0].max_abs
+
+
+def test_transforms_never_touch_the_users_model(tmp_path: Path) -> None:
+    import hashlib
+    import shutil
+
+    # ModelOpt writes inferred shapes back into the file it is given; ours must stay as it was.
+    original = tmp_path / "mine.onnx"
+    shutil.copyfile(sample("transformer_encoder.onnx"), original)
+    before = hashlib.sha256(original.read_bytes()).hexdigest()
+    model = load_model(original)
+    profile = {"hidden_states": [[1, 16, 64], [2, 16, 64], [4, 16, 64]]}
+    calibration = CalibrationData(
+        arrays={"hidden_states": np.random.default_rng(0).normal(size=(8, 16, 64)).astype(np.float32)},
+        source="t",
+    )
+    for precision in ("fp16", "int8"):
+        result = build(
+            model,
+            BuildConfig(precision=precision, profiles=[profile]),
+            workspace=Workspace(tmp_path / "ws"),
+            calibration=calibration,
+        )
+        assert result.ok, result.error
+    assert hashlib.sha256(original.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.onnx", "ws"]

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,12 +157,51 @@ def transform_model(
     in FP32 (``high_precision_dtype="fp32"``; ModelOpt's default FP16 would change more
     than the requested precision).
     """
-    import numpy as np
-    import onnx
-
     info = PRECISION_INFO[precision]
     start = time.perf_counter()
     exclude = list(nodes_to_exclude or [])
+    # ModelOpt writes inferred shapes back into the file it is given: hand it a private copy,
+    # never the user's model.
+    scratch = tempfile.mkdtemp(prefix="modelopt-", dir=os.path.dirname(output_path) or None)
+    try:
+        model_path = _private_copy(model_path, scratch)
+        return _transform(
+            model_path, output_path, precision, source_hash, calibration_npz, calibrator, exclude, info, start
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _private_copy(model_path: str, folder: str) -> str:
+    """Copy a model and the external data files it names into ``folder``."""
+    import onnx
+
+    from workbench.model import check_external_data
+
+    source = Path(model_path)
+    target = Path(folder) / source.name
+    shutil.copyfile(source, target)
+    proto = onnx.load(str(source), load_external_data=False)
+    for rel in check_external_data(proto, source.parent, model_name=source.name):
+        (target.parent / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source.parent / rel, target.parent / rel)
+    return str(target)
+
+
+def _transform(
+    model_path: str,
+    output_path: str,
+    precision: str,
+    source_hash: str,
+    calibration_npz: str | None,
+    calibrator: str,
+    exclude: list[str],
+    info: PrecisionInfo,
+    start: float,
+) -> dict[str, Any]:
+    import numpy as np
+    import onnx
+
     samples = None
     if info.transform == "autocast":
         from modelopt.onnx.autocast import convert_to_mixed_precision
