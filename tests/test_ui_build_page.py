@@ -37,3 +37,18 @@ def test_refused_precision_is_explained_before_building() -> None:
     at = at.multiselect(key="build_precisions").set_value(["fp8"]).run()
     assert any("FP8 cannot be built for SM80" in w.value for w in at.warning)
     assert any("calibration data" in i.value for i in at.info)
+
+
+def test_calibration_upload_is_checked_before_building() -> None:
+    import io
+
+    import numpy as np
+
+    at = _app_on("resnet_cnn.onnx")
+    at = at.multiselect(key="build_precisions").set_value(["int8"]).run()
+    buffer = io.BytesIO()
+    np.savez(buffer, input=np.zeros((3, 3, 224, 200), np.float32))
+    at = at.file_uploader(key="build_calib_upload").set_value(("calib.npz", buffer.getvalue(), "application/octet-stream")).run()
+    assert not at.exception
+    assert any("axis 3, the model fixes it to 224" in e.value for e in at.error)
+    assert any("Only 3 sample(s)" in w.value for w in at.warning)

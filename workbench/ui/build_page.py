@@ -65,19 +65,31 @@ def _calibration(
         horizontal=True,
         key="build_calib_source",
     )
+    # Loading and checking calibration data is work: do it once per data and profile, not per rerun.
+    upload = None
     if source.startswith("Synthetic"):
-        data = synthetic_calibration(summary.inputs, profile or None)
+        key: tuple[Any, ...] = ("synthetic", sess.model.content_hash if sess.model else "", repr(profile))
     else:
         upload = st.file_uploader("Calibration data", type=["npz", "npy", "zip"], key="build_calib_upload")
         if upload is None:
             st.info("INT8 and FP8 need calibration data: a .npz keyed by input name, or images.")
             return None
+        key = (upload.name, upload.size, upload.file_id, repr(profile))
+    if sess.calibration_key != key:
         try:
-            data = load_calibration(upload.getvalue(), summary.inputs, name=upload.name)
+            if upload is None:
+                loaded = synthetic_calibration(summary.inputs, profile or None)
+            else:
+                loaded = load_calibration(upload.getvalue(), summary.inputs, name=upload.name)
         except WorkbenchError as exc:
             st.error(exc.message)
             return None
-    report = check_calibration(data, summary, [profile] if profile else None)
+        sess.calibration = loaded
+        sess.calibration_report = check_calibration(loaded, summary, [profile] if profile else None)
+        sess.calibration_key = key
+    data, report = sess.calibration, sess.calibration_report
+    if data is None or report is None:
+        return None
     for item in report.items:
         if item.level == "error":
             st.error(item.message)

@@ -8,7 +8,7 @@ users of one server never see each other's models or results.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -18,6 +18,7 @@ from workbench.workspace import Workspace
 
 if TYPE_CHECKING:
     from workbench.build import BuildResult
+    from workbench.calibration import CalibrationData, CalibrationReport
     from workbench.fixing import FixSession
 
 _KEY = "trt_workbench_session"
@@ -42,6 +43,10 @@ class Session:
     repro_path: str | None = None
     #: Engines built for the current model, newest matrix last.
     builds: list[BuildResult] = field(default_factory=list)
+    #: Calibration data as loaded and checked, and what it was loaded from.
+    calibration: CalibrationData | None = None
+    calibration_report: CalibrationReport | None = None
+    calibration_key: tuple[Any, ...] | None = None
 
     def set_model(
         self, model: LoadedModel, summary: ModelSummary, source: str, *, keep_history: bool = False
