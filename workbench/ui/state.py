@@ -59,6 +59,7 @@ class Session:
             self.repro_path = None
         if self.model is None or self.model.content_hash != model.content_hash:
             self.builds = []
+            self.calibration = self.calibration_report = self.calibration_key = None
         self.model = model
         self.summary = summary
         self.source = source
