@@ -223,6 +223,9 @@ def cmd_build(args: argparse.Namespace) -> int:
                 backend=args.backend,
                 builder_optimization_level=args.opt_level,
                 workspace_mib=args.workspace_mib,
+                timing_cache=not args.no_timing_cache,
+                version_compatible=args.version_compatible,
+                hardware_compatibility=args.hardware_compatibility,
             )
             for p in precisions
         ]
@@ -547,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "tensorrt-rtx"])
     p.add_argument("--opt-level", type=int, choices=range(0, 6), help="builder optimization level 0-5")
     p.add_argument("--workspace-mib", type=int, help="workspace memory pool limit in MiB")
+    p.add_argument("--no-timing-cache", action="store_true", help="do not reuse or update the workspace's timing cache")
+    p.add_argument("--version-compatible", action="store_true", help="build a version-compatible engine (where the backend has it)")
+    p.add_argument("--hardware-compatibility", choices=["ampere_plus", "same_compute_capability"], help="hardware compatibility level (full TensorRT)")
     p.add_argument(
         "-o",
         "--output",
