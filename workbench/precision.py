@@ -210,7 +210,7 @@ def _transform(
             model_path,
             low_precision_type=precision,
             keep_io_types=True,
-            nodes_to_exclude=list(exclude) or None,
+            nodes_to_exclude=_exact_patterns(exclude),
         )
         onnx.save_model(converted, output_path, save_as_external_data=converted.ByteSize() > 1_500_000_000)
     elif info.transform == "quantize":
@@ -229,7 +229,7 @@ def _transform(
             calibration_method=method,
             calibration_eps=["cpu"],
             high_precision_dtype="fp32",
-            nodes_to_exclude=list(exclude) or None,  # ModelOpt appends to the list it is given
+            nodes_to_exclude=_exact_patterns(exclude),
             output_path=output_path,
             log_level="ERROR",
         )
@@ -257,6 +257,15 @@ def _transform(
         cast_nodes=ops.count("Cast"),
         modelopt=modelopt_version,
     ).to_dict()
+
+
+def _exact_patterns(names: list[str]) -> list[str] | None:
+    """ModelOpt reads node names as regular expressions matched at the start ("/conv1/Conv"
+    would also exclude "/conv1/Conv_1"); escape and anchor them. A new list each time:
+    ModelOpt appends to the list it is given."""
+    import re
+
+    return [re.escape(name) + "$" for name in names] or None
 
 
 def modelopt_available() -> bool:

@@ -1,0 +1,478 @@
+"""What each precision costs in accuracy: outputs and layer-by-layer drift against FP32.
+
+The FP32 reference is ONNX Runtime on the original model, on the CPU. Each precision is
+the precision-transformed ONNX (the graph TensorRT 11 and TensorRT-RTX build), run on the
+same inputs: ONNX Runtime on the CPU runs FP32, FP16 and INT8 Q/DQ faithfully; its CPU FP8
+results are wrong, so FP8 runs in ``onnx.reference``; BF16 and TF32 have no CPU execution
+here and are reported as unavailable rather than guessed. Every result names the backend
+and device that computed it.
+
+Layerwise drift marks every tensor of both graphs as an output, runs each model once, and
+compares the tensors under their original ONNX names in topological order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from workbench.accuracy import OutputMetrics, output_metrics, top1_agreement
+from workbench.calibration import CalibrationData
+from workbench.errors import WorkbenchError
+from workbench.model import LoadedModel
+from workbench.serialize import JsonRecord
+from workbench.shapes import ShapeProfile
+from workbench.summary import ModelSummary, summarize
+
+#: Metric names a tolerance may name, and whether bigger is better.
+TOLERANCE_METRICS = {"max_abs": False, "mean_abs": False, "rel": False, "cosine": True, "snr_db": True, "top1": True}
+
+
+@dataclass
+class LayerDrift(JsonRecord):
+    tensor: str
+    node: str
+    op_type: str
+    max_abs: float
+    cosine: float
+    rel: float
+    #: Position in the original graph's topological order (0 = first node).
+    depth: int = 0
+
+
+@dataclass
+class PrecisionComparison(JsonRecord):
+    precision: str
+    backend: str  # who computed these numbers, e.g. "onnxruntime-cpu"
+    device: str
+    outputs: list[OutputMetrics]
+    top1_agreement: float | None
+    layerwise: list[LayerDrift] = field(default_factory=list)
+    passed: bool | None = None
+    failures: list[str] = field(default_factory=list)
+    model_path: str = ""
+    available: bool = True
+    note: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Comparison(JsonRecord):
+    reference: dict[str, str]
+    inputs: dict[str, list[int]]
+    samples: int
+    results: list[PrecisionComparison]
+    tolerances: dict[str, float] = field(default_factory=dict)
+    input_source: str = ""
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def reference_inputs(
+    summary: ModelSummary,
+    *,
+    data: CalibrationData | None = None,
+    calibration: CalibrationData | None = None,
+    shapes: ShapeProfile | None = None,
+    samples: int = 4,
+    seed: int = 1,
+) -> tuple[dict[str, np.ndarray], str]:
+    """Inputs to compare on: the user's data, else random data matching the calibration
+    data's statistics, else standard normal data at the profile's opt shape. Never zeros."""
+    if data is not None:
+        return {k: v[:samples] if v.ndim else v for k, v in data.arrays.items()}, f"user data ({data.source})"
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for info in summary.inputs:
+        given = (shapes or {}).get(info.name)
+        if given is not None:
+            shape = list(given[1])
+        elif info.shape is not None:
+            shape = [d if isinstance(d, int) and d > 0 else 1 for d in info.shape]
+        else:
+            raise WorkbenchError(f"Input {info.name!r} has no known shape: give --shapes or --inputs.")
+        if shape:
+            shape[0] = max(shape[0], samples) if given is None else shape[0]
+        dtype = np.dtype(info.dtype) if info.dtype in ("float32", "float16", "float64", "int32", "int64", "uint8", "bool") else np.dtype("float32")
+        if calibration is not None and info.name in calibration.arrays and dtype.kind == "f":
+            source = calibration.arrays[info.name].astype(np.float64)
+            mean, std = float(source.mean()), float(source.std()) or 1.0
+            feeds[info.name] = rng.normal(mean, std, size=shape).astype(dtype)
+        elif dtype.kind == "f":
+            feeds[info.name] = rng.normal(size=shape).astype(dtype)
+        elif dtype == np.uint8:
+            feeds[info.name] = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        elif dtype == np.bool_:
+            feeds[info.name] = rng.random(shape) < 0.5
+        else:
+            feeds[info.name] = rng.integers(1, 4, size=shape).astype(dtype)
+    how = "random, matched to the calibration data's statistics" if calibration is not None else "random normal"
+    return feeds, how
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _with_all_outputs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+    """A copy whose every node output is also a graph output (in topological order)."""
+    marked = onnx.ModelProto()
+    marked.CopyFrom(model)
+    existing = {o.name for o in marked.graph.output}
+    order = []
+    for node in marked.graph.node:
+        for name in node.output:
+            if not name:
+                continue
+            order.append(name)
+            if name not in existing:
+                marked.graph.output.append(onnx.ValueInfoProto(name=name))
+                existing.add(name)
+    return marked, order
+
+
+def run_model(path: str, feeds: dict[str, np.ndarray], *, all_tensors: bool = False, engine: str = "onnxruntime") -> dict[str, np.ndarray]:
+    """Run an ONNX file on the CPU; with ``all_tensors`` every intermediate tensor comes back too."""
+    model = onnx.load(path)
+    if all_tensors:
+        model, _ = _with_all_outputs(model)
+    wanted = {vi.name for vi in model.graph.input}
+    inputs = {k: v for k, v in feeds.items() if k in wanted}
+    if engine == "reference":
+        from onnx.reference import ReferenceEvaluator
+
+        evaluator = ReferenceEvaluator(model)
+        names = [o.name for o in model.graph.output]
+        return dict(zip(names, evaluator.run(None, inputs)))
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(None, inputs)))
+
+
+def _executor_for(precision: str) -> tuple[str | None, str, str | None]:
+    """(engine, backend label, note) that computes this precision's numbers on the CPU."""
+    if precision in ("fp32", "fp16", "int8"):
+        return "onnxruntime", "onnxruntime-cpu", None
+    if precision == "fp8":
+        return "reference", "onnx-reference-cpu", "ONNX Runtime's CPU FP8 results are wrong, so FP8 runs in onnx.reference (slow, exact)."
+    return None, "none", f"{precision.upper()} has no CPU execution here: measure it with TensorRT on a GPU."
+
+
+def layerwise_drift(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], model: onnx.ModelProto) -> list[LayerDrift]:
+    """Tensor-by-tensor drift for every float tensor of the original graph the candidate still has."""
+    rows = []
+    for depth, node in enumerate(model.graph.node):
+        if node.op_type == "Constant":
+            continue
+        for name in node.output:
+            if not name or name not in reference or name not in candidate:
+                continue
+            ref, got = np.asarray(reference[name]), np.asarray(candidate[name])
+            if ref.dtype.kind != "f" or ref.shape != got.shape or ref.size == 0:
+                continue
+            m = output_metrics(name, ref, got.astype(ref.dtype))
+            rows.append(
+                LayerDrift(tensor=name, node=node.name or name, op_type=node.op_type, max_abs=m.max_abs, cosine=m.cosine, rel=m.rel, depth=depth)
+            )
+    return rows
+
+
+def check_tolerances(outputs: list[OutputMetrics], top1: float | None, tolerances: dict[str, float]) -> list[str]:
+    """Every tolerance the outputs miss, one sentence each (empty when all are met)."""
+    failures = []
+    for metric, limit in tolerances.items():
+        if metric == "top1":
+            if top1 is not None and top1 < limit:
+                failures.append(f"top-1 agreement {top1:.3f} < {limit}")
+            continue
+        higher_is_better = TOLERANCE_METRICS[metric]
+        for m in outputs:
+            value = getattr(m, metric)
+            if (higher_is_better and value < limit) or (not higher_is_better and value > limit):
+                failures.append(f"{m.name}: {metric} {value:.4g} {'<' if higher_is_better else '>'} {limit}")
+    return failures
+
+
+def parse_tolerances(specs: list[str] | None) -> dict[str, float]:
+    """``["cosine=0.999", "max_abs=0.05"]`` -> ``{"cosine": 0.999, "max_abs": 0.05}``."""
+    result = {}
+    for spec in specs or []:
+        name, sep, value = spec.partition("=")
+        name = name.strip()
+        if not sep or name not in TOLERANCE_METRICS:
+            raise WorkbenchError(f"Bad tolerance {spec!r}: write METRIC=VALUE with METRIC one of {', '.join(TOLERANCE_METRICS)}.")
+        try:
+            result[name] = float(value)
+        except ValueError as exc:
+            raise WorkbenchError(f"Bad tolerance {spec!r}: {value!r} is not a number.") from exc
+    return result
+
+
+def compare_one(
+    precision: str,
+    candidate_path: str,
+    original: onnx.ModelProto,
+    reference_all: dict[str, np.ndarray],
+    output_names: list[str],
+    feeds: dict[str, np.ndarray],
+    *,
+    layerwise: bool,
+    tolerances: dict[str, float],
+) -> PrecisionComparison:
+    engine, backend, note = _executor_for(precision)
+    if engine is None:
+        return PrecisionComparison(precision=precision, backend=backend, device="cpu", outputs=[], top1_agreement=None, available=False, note=note, model_path=candidate_path)
+    start = time.perf_counter()
+    got = run_model(candidate_path, feeds, all_tensors=layerwise, engine=engine)
+    outputs = [output_metrics(name, reference_all[name], np.asarray(got[name]).astype(np.float64)) for name in output_names if name in got]
+    first = output_names[0]
+    top1 = top1_agreement(np.asarray(reference_all[first]), np.asarray(got[first])) if first in got else None
+    failures = check_tolerances(outputs, top1, tolerances)
+    return PrecisionComparison(
+        precision=precision,
+        backend=backend,
+        device="cpu",
+        outputs=outputs,
+        top1_agreement=top1,
+        layerwise=layerwise_drift(reference_all, got, original) if layerwise else [],
+        passed=(not failures) if tolerances else None,
+        failures=failures,
+        model_path=candidate_path,
+        note=note,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def compare_precisions(
+    model: LoadedModel,
+    precisions: list[str],
+    *,
+    workspace: Any = None,
+    calibration: CalibrationData | None = None,
+    data: CalibrationData | None = None,
+    shapes: ShapeProfile | None = None,
+    layerwise: bool = False,
+    tolerances: dict[str, float] | None = None,
+    keep_precision: list[str] | None = None,
+    calibrator: str = "entropy",
+    samples: int = 4,
+    progress: Callable[[str], None] | None = None,
+) -> Comparison:
+    """Outputs (and, with ``layerwise``, every tensor) of each precision against FP32."""
+    from workbench.backends import BackendInfo
+    from workbench.build import BuildConfig, prepare_model
+    from workbench.workspace import Workspace
+
+    workspace = workspace or Workspace.default()
+    summary = summarize(model)
+    feeds, how = reference_inputs(summary, data=data, calibration=calibration, shapes=shapes, samples=samples)
+    original = model.load_full()
+    output_names = [o.name for o in original.graph.output]
+    if progress:
+        progress("running the FP32 reference")
+    reference_all = run_model(str(model.path), feeds, all_tensors=layerwise)
+    strongly_typed = BackendInfo(name="tensorrt-rtx", version="any")  # compare the graphs TensorRT 11 / RTX build
+    results = []
+    for precision in precisions:
+        if progress:
+            progress(f"{precision}: transforming")
+        config = BuildConfig(precision=precision, keep_precision=list(keep_precision or []), calibrator=calibrator, profiles=[shapes] if shapes else [])
+        path, _ = prepare_model(model, config, strongly_typed, workspace, calibration)
+        if progress:
+            progress(f"{precision}: running")
+        results.append(compare_one(precision, path, original, reference_all, output_names, feeds, layerwise=layerwise, tolerances=tolerances or {}))
+    return Comparison(
+        reference={"backend": "onnxruntime", "device": "cpu", "model": str(model.path)},
+        inputs={k: list(v.shape) for k, v in feeds.items()},
+        samples=int(next(iter(feeds.values())).shape[0]) if feeds else 0,
+        results=results,
+        tolerances=dict(tolerances or {}),
+        input_source=how,
+    )
+
+
+def drift_jumps(rows: list[LayerDrift], top: int = 10) -> list[tuple[LayerDrift, float]]:
+    """Where error jumps: each tensor's max_abs relative to the largest of the tensors before it."""
+    jumps = []
+    running = 0.0
+    for row in rows:
+        increase = row.max_abs - running
+        jumps.append((row, increase))
+        running = max(running, row.max_abs)
+    return sorted(jumps, key=lambda item: -item[1])[:top]
+
+
+def engine_layer_for(nodes: list[str], layers: list[Any]) -> dict[str, str]:
+    """ONNX node -> the engine layer it ended up in (from a build's layer list)."""
+    mapping: dict[str, str] = {}
+    for layer in layers:
+        for node in getattr(layer, "onnx_nodes", []):
+            mapping.setdefault(node, layer.name)
+    return {n: mapping[n] for n in nodes if n in mapping}
+
+
+# ----------------------------------------------------------------------------- keep-precision search
+
+
+@dataclass
+class KeepPrecisionTrial(JsonRecord):
+    excluded: int
+    met: bool
+    worst: dict[str, float]
+
+
+@dataclass
+class KeepPrecisionResult(JsonRecord):
+    precision: str
+    #: Nodes to keep in higher precision: ModelOpt ``nodes_to_exclude`` on TensorRT 11 / RTX,
+    #: layer precision constraints (--keep-precision) on TensorRT 10.
+    nodes: list[str]
+    outputs: list[OutputMetrics]
+    met: bool
+    trials: int
+    tolerances: dict[str, float]
+    baseline: list[OutputMetrics] = field(default_factory=list)
+    ranking: list[dict[str, Any]] = field(default_factory=list)
+    history: list[KeepPrecisionTrial] = field(default_factory=list)
+    backend: str = "onnxruntime-cpu"
+
+
+def rank_by_drift(rows: list[LayerDrift], quantized: onnx.ModelProto, original: onnx.ModelProto) -> list[dict[str, Any]]:
+    """Quantized nodes, largest drift contribution first.
+
+    A node's contribution is how much its output's error exceeds the largest error among
+    its inputs: the error it adds itself, not the error it inherits.
+    """
+    error = {r.tensor: r.max_abs for r in rows}
+    dq_outputs = {n.output[0] for n in quantized.graph.node if n.op_type == "DequantizeLinear"}
+    fed_by_dq = {n.name for n in quantized.graph.node if any(i in dq_outputs for i in n.input)}
+    ranking = []
+    for node in original.graph.node:
+        if node.name not in fed_by_dq or not node.output or node.output[0] not in error:
+            continue
+        inherited = max((error.get(i, 0.0) for i in node.input), default=0.0)
+        ranking.append({"node": node.name, "op_type": node.op_type, "contribution": error[node.output[0]] - inherited, "max_abs": error[node.output[0]]})
+    return sorted(ranking, key=lambda r: -r["contribution"])
+
+
+def keep_precision_search(
+    model: LoadedModel,
+    *,
+    precision: str = "int8",
+    calibration: CalibrationData,
+    tolerances: dict[str, float],
+    workspace: Any = None,
+    data: CalibrationData | None = None,
+    shapes: ShapeProfile | None = None,
+    calibrator: str = "entropy",
+    samples: int = 4,
+    max_trials: int = 12,
+    progress: Callable[[str], None] | None = None,
+) -> KeepPrecisionResult:
+    """Find a small set of nodes to keep out of quantization so the outputs meet the tolerances.
+
+    Ranks the quantized nodes by their drift contribution, then grows the excluded set
+    (1, 2, 4, ... of the top-ranked nodes) until the tolerances are met, and bisects back
+    to the smallest such count. Every trial is a real re-quantization with ModelOpt and a
+    real run in ONNX Runtime on the CPU.
+    """
+    from workbench.backends import BackendInfo
+    from workbench.build import BuildConfig, prepare_model
+    from workbench.workspace import Workspace
+
+    if not tolerances:
+        raise WorkbenchError("Give at least one tolerance, e.g. --tolerance cosine=0.999.")
+    if precision not in ("int8", "fp8"):
+        raise WorkbenchError("The keep-precision search is for quantized precisions: int8 or fp8.")
+    workspace = workspace or Workspace.default()
+    summary = summarize(model)
+    feeds, _ = reference_inputs(summary, data=data, calibration=calibration, shapes=shapes, samples=samples)
+    original = model.load_full()
+    output_names = [o.name for o in original.graph.output]
+    reference_all = run_model(str(model.path), feeds, all_tensors=True)
+    backend = BackendInfo(name="tensorrt-rtx", version="any")
+    trials = 0
+    history: list[KeepPrecisionTrial] = []
+    cache: dict[int, PrecisionComparison] = {}
+
+    def trial(nodes: list[str], layerwise: bool = False) -> PrecisionComparison:
+        nonlocal trials
+        trials += 1
+        if progress:
+            progress(f"trial {trials}: keeping {len(nodes)} node(s) in high precision")
+        config = BuildConfig(precision=precision, keep_precision=nodes, calibrator=calibrator, profiles=[shapes] if shapes else [])
+        path, _ = prepare_model(model, config, backend, workspace, calibration)
+        result = compare_one(precision, path, original, reference_all, output_names, feeds, layerwise=layerwise, tolerances=tolerances)
+        history.append(KeepPrecisionTrial(excluded=len(nodes), met=bool(result.passed), worst={"max_abs": max((m.max_abs for m in result.outputs), default=0.0), "cosine": min((m.cosine for m in result.outputs), default=1.0)}))
+        return result
+
+    base = trial([], layerwise=True)
+    ranking = rank_by_drift(base.layerwise, onnx.load(base.model_path), original)
+    candidates = [r["node"] for r in ranking]
+    if base.passed:
+        return KeepPrecisionResult(precision, [], base.outputs, True, trials, tolerances, base.outputs, ranking, history)
+
+    def attempt(k: int) -> PrecisionComparison:
+        if k not in cache:
+            cache[k] = trial(_with_fused(candidates[:k], original))
+            # Keeping a node high can move quantization to its neighbours (ModelOpt then
+            # quantizes the BatchNormalization after an excluded Conv): those become candidates.
+            for name in _quantized_nodes(onnx.load(cache[k].model_path)):
+                if name not in candidates and name not in _with_fused(candidates[:k], original):
+                    candidates.append(name)
+        return cache[k]
+
+    k, low, found = 1, 0, None
+    while trials < max_trials:
+        result = attempt(min(k, len(candidates)))
+        if result.passed:
+            found = min(k, len(candidates))
+            break
+        low = min(k, len(candidates))
+        if low >= len(candidates):
+            break
+        k *= 2
+    if found is None:
+        best = cache.get(len(candidates)) or (attempt(len(candidates)) if candidates and trials < max_trials else base)
+        return KeepPrecisionResult(precision, _with_fused(candidates, original), best.outputs, bool(best.passed), trials, tolerances, base.outputs, ranking, history)
+    high = found
+    while high - low > 1 and trials < max_trials:
+        middle = (low + high) // 2
+        if attempt(middle).passed:
+            high = middle
+        else:
+            low = middle
+    final = attempt(high)
+    return KeepPrecisionResult(precision, _with_fused(candidates[:high], original), final.outputs, True, trials, tolerances, base.outputs, ranking, history)
+
+
+def _quantized_nodes(quantized: onnx.ModelProto) -> list[str]:
+    dq_outputs = {n.output[0] for n in quantized.graph.node if n.op_type == "DequantizeLinear"}
+    return [n.name for n in quantized.graph.node if n.name and n.op_type not in ("QuantizeLinear", "DequantizeLinear") and any(i in dq_outputs for i in n.input)]
+
+
+def _with_fused(nodes: list[str], original: onnx.ModelProto) -> list[str]:
+    """The nodes plus the BatchNormalization that directly follows each (TensorRT fuses them)."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in original.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    by_name = {n.name: n for n in original.graph.node}
+    result = list(nodes)
+    for name in nodes:
+        node = by_name.get(name)
+        if node is None or not node.output:
+            continue
+        following = consumers.get(node.output[0], [])
+        if len(following) == 1 and following[0].op_type == "BatchNormalization" and following[0].name not in result:
+            result.append(following[0].name)
+    return result
