@@ -48,7 +48,11 @@ def test_calibration_upload_is_checked_before_building() -> None:
     at = at.multiselect(key="build_precisions").set_value(["int8"]).run()
     buffer = io.BytesIO()
     np.savez(buffer, input=np.zeros((3, 3, 224, 200), np.float32))
-    at = at.file_uploader(key="build_calib_upload").set_value(("calib.npz", buffer.getvalue(), "application/octet-stream")).run()
+    at = (
+        at.file_uploader(key="build_calib_upload")
+        .set_value(("calib.npz", buffer.getvalue(), "application/octet-stream"))
+        .run()
+    )
     assert not at.exception
     assert any("axis 3, the model fixes it to 224" in e.value for e in at.error)
     assert any("Only 3 sample(s)" in w.value for w in at.warning)

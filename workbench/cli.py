@@ -315,6 +315,168 @@ def cmd_calib_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _comparison_inputs(args: argparse.Namespace, summary: Any) -> tuple[Any, Any, Any]:
+    from workbench.calibration import load_calibration, synthetic_calibration
+    from workbench.shapes import parse_shape_specs
+
+    shapes = parse_shape_specs(getattr(args, "shapes", None)) or None
+    calibration = load_calibration(args.calib, summary.inputs) if args.calib else None
+    if calibration is None and getattr(args, "synthetic_calib", False):
+        calibration = synthetic_calibration(summary.inputs, shapes)
+    data = load_calibration(args.inputs, summary.inputs) if getattr(args, "inputs", None) else None
+    return shapes, calibration, data
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from workbench.compare import compare_precisions, drift_jumps, parse_tolerances
+    from workbench.model import load_model
+    from workbench.precision import PRECISION_INFO, parse_precisions
+    from workbench.summary import summarize
+
+    precisions = parse_precisions(args.precision)
+    tolerances = parse_tolerances(args.tolerance)
+    model = load_model(args.model)
+    summary = summarize(model)
+    shapes, calibration, data = _comparison_inputs(args, summary)
+    if any(PRECISION_INFO[p].calibrated for p in precisions) and calibration is None:
+        from workbench.errors import WorkbenchError
+
+        raise WorkbenchError(
+            "INT8 and FP8 need calibration data: give --calib DATA (or --synthetic-calib for a smoke test)."
+        )
+    with _quiet_stdout(True):
+        comparison = compare_precisions(
+            model,
+            precisions,
+            calibration=calibration,
+            data=data,
+            shapes=shapes,
+            layerwise=args.layerwise,
+            tolerances=tolerances,
+            calibrator=args.calibrator,
+            samples=args.samples,
+        )
+    if args.json:
+        _print_json(comparison.to_dict())
+    else:
+        ref = comparison.reference
+        print(
+            f"Reference: FP32 in {ref['backend']} on the {ref['device']}; inputs {comparison.inputs} ({comparison.input_source})"
+        )
+        for r in comparison.results:
+            if not r.available:
+                print(f"  {r.precision}: not computed: {r.note}")
+                continue
+            verdict = (
+                "" if r.passed is None else ("  PASS" if r.passed else "  FAIL: " + "; ".join(r.failures))
+            )
+            for o in r.outputs:
+                print(
+                    f"  {r.precision} [{r.backend}] {o.name}: max_abs {o.max_abs:.4g}, mean_abs {o.mean_abs:.4g}, rel {o.rel:.4g}, cosine {o.cosine:.6f}, snr {o.snr_db:.1f} dB"
+                )
+            if r.top1_agreement is not None:
+                print(f"  {r.precision} top-1 agreement {r.top1_agreement:.1%}")
+            if verdict:
+                print(verdict)
+            if r.layerwise:
+                print(f"    {len(r.layerwise)} tensors compared; largest jumps in error:")
+                for row, jump in drift_jumps(r.layerwise, 5):
+                    print(f"      {row.node} ({row.op_type}): max_abs {row.max_abs:.4g} (+{jump:.4g})")
+    failed = any(r.passed is False for r in comparison.results)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_keep_precision(args: argparse.Namespace) -> int:
+    from workbench.compare import keep_precision_search, parse_tolerances
+    from workbench.errors import WorkbenchError
+    from workbench.model import load_model
+    from workbench.summary import summarize
+
+    model = load_model(args.model)
+    summary = summarize(model)
+    shapes, calibration, data = _comparison_inputs(args, summary)
+    if calibration is None:
+        raise WorkbenchError("The keep-precision search needs calibration data: give --calib DATA.")
+    with _quiet_stdout(True):
+        result = keep_precision_search(
+            model,
+            precision=args.precision,
+            calibration=calibration,
+            tolerances=parse_tolerances(args.tolerance),
+            data=data,
+            shapes=shapes,
+            calibrator=args.calibrator,
+            max_trials=args.max_trials,
+            progress=None if args.json else (lambda m: print(f"  {m}", file=sys.stderr)),
+        )
+    if args.json:
+        payload = result.to_dict()
+        _print_json(payload)
+    else:
+        state = "met" if result.met else "NOT met"
+        print(
+            f"Tolerances {result.tolerances} {state} after {result.trials} trial(s) (re-quantized with ModelOpt, run in ONNX Runtime on the CPU)."
+        )
+        print(f"Keep {len(result.nodes)} node(s) in higher precision:")
+        for node in result.nodes:
+            print(f"  {node}")
+        for before, after in zip(result.baseline, result.outputs):
+            print(
+                f"  {after.name}: max_abs {before.max_abs:.4g} -> {after.max_abs:.4g}, cosine {before.cosine:.6f} -> {after.cosine:.6f}"
+            )
+        if result.nodes:
+            print(
+                "Build it: trt-workbench build MODEL --precision "
+                + result.precision
+                + " "
+                + " ".join(f"--keep-precision '{n}'" for n in result.nodes[:8])
+                + (" ..." if len(result.nodes) > 8 else "")
+            )
+    return EXIT_OK if result.met else EXIT_FAILED
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from workbench.shapes import parse_shape_specs
+    from workbench.timing import profile_any, reconcile
+
+    shapes = {name: triple[1] for name, triple in parse_shape_specs(args.shapes).items()}
+    backend = args.backend or (
+        "tensorrt" if str(args.model).endswith((".engine", ".plan", ".trt")) else "onnxruntime"
+    )
+    if backend == "onnxruntime":
+        from workbench.model import load_model
+
+        load_model(args.model)  # bad input is a one-sentence error before anything runs
+    profile = profile_any(
+        str(args.model),
+        backend=backend,
+        shapes=shapes or None,
+        iterations=args.iterations,
+        warmup=args.warmup,
+    )
+    if args.json:
+        payload = profile.to_dict()
+        payload.pop("samples_ms", None) if not args.samples else None
+        _print_json(payload)
+    else:
+        lat = profile.latency_ms
+        print(
+            f"{profile.backend} on {profile.device}: {profile.iterations} runs after {profile.warmup} warm-up, inputs {profile.input_shapes}"
+        )
+        print(
+            f"  latency ms: mean {lat.mean:.3f}, median {lat.median:.3f}, p90 {lat.p90:.3f}, p95 {lat.p95:.3f}, p99 {lat.p99:.3f}; throughput {profile.throughput:.1f}/s"
+        )
+        r = reconcile(profile)
+        print(
+            f"  per-layer sum {r['layer_sum_ms']:.3f} ms against {r['end_to_end_ms']:.3f} ms end to end (profiled run)"
+        )
+        for layer in profile.layers[:10]:
+            print(f"    {layer.ms:8.3f} ms  {layer.op_type:<18} {layer.name}")
+        for note in profile.notes:
+            print(f"  note: {note}")
+    return EXIT_OK
+
+
 def cmd_fixes(args: argparse.Namespace) -> int:
     from workbench.fixes import REGISTRY
 
@@ -550,9 +712,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "tensorrt-rtx"])
     p.add_argument("--opt-level", type=int, choices=range(0, 6), help="builder optimization level 0-5")
     p.add_argument("--workspace-mib", type=int, help="workspace memory pool limit in MiB")
-    p.add_argument("--no-timing-cache", action="store_true", help="do not reuse or update the workspace's timing cache")
-    p.add_argument("--version-compatible", action="store_true", help="build a version-compatible engine (where the backend has it)")
-    p.add_argument("--hardware-compatibility", choices=["ampere_plus", "same_compute_capability"], help="hardware compatibility level (full TensorRT)")
+    p.add_argument(
+        "--no-timing-cache", action="store_true", help="do not reuse or update the workspace's timing cache"
+    )
+    p.add_argument(
+        "--version-compatible",
+        action="store_true",
+        help="build a version-compatible engine (where the backend has it)",
+    )
+    p.add_argument(
+        "--hardware-compatibility",
+        choices=["ampere_plus", "same_compute_capability"],
+        help="hardware compatibility level (full TensorRT)",
+    )
     p.add_argument(
         "-o",
         "--output",
@@ -573,6 +745,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra-profile", action="append")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calib_check)
+
+    def add_accuracy_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--calib", help="calibration data for int8/fp8 (.npz keyed by input name, .npy, images)"
+        )
+        p.add_argument(
+            "--synthetic-calib", action="store_true", help="calibrate on random data (a smoke test)"
+        )
+        p.add_argument("--calibrator", default="entropy", choices=["entropy", "max"])
+        p.add_argument(
+            "--inputs",
+            help="inputs to compare on (.npz keyed by input name); default: random data matched to the calibration statistics",
+        )
+        p.add_argument(
+            "--shapes", action="append", metavar="NAME:DIMS", help="input shapes for dynamic models"
+        )
+        p.add_argument(
+            "--tolerance",
+            action="append",
+            metavar="METRIC=VALUE",
+            help="e.g. cosine=0.999 or max_abs=0.05 (max_abs, mean_abs, rel, cosine, snr_db, top1)",
+        )
+        p.add_argument("--samples", type=int, default=4, help="samples to compare on (default: %(default)s)")
+        p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("compare", help="output accuracy (and layerwise drift) of each precision against FP32")
+    p.add_argument("model")
+    p.add_argument("--precision", required=True, help="comma-separated, e.g. int8,fp16")
+    p.add_argument(
+        "--layerwise", action="store_true", help="compare every tensor of the graph, not only the outputs"
+    )
+    add_accuracy_args(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "keep-precision", help="find nodes to keep in higher precision so a quantized model meets a tolerance"
+    )
+    p.add_argument("model")
+    p.add_argument("--precision", default="int8", choices=["int8", "fp8"])
+    p.add_argument("--max-trials", type=int, default=12)
+    add_accuracy_args(p)
+    p.set_defaults(func=cmd_keep_precision)
+
+    p = sub.add_parser(
+        "profile",
+        help="latency statistics and per-layer times (ONNX Runtime on the CPU, or TensorRT on a GPU)",
+    )
+    p.add_argument("model", help="an .onnx model (ONNX Runtime) or an engine file (TensorRT, needs a GPU)")
+    p.add_argument("--backend", choices=["onnxruntime", "tensorrt"])
+    p.add_argument("--iterations", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--shapes", action="append", metavar="NAME:DIMS", help="input shapes for dynamic models")
+    p.add_argument("--samples", action="store_true", help="include every latency sample in the JSON")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("fixes", help="list the fixes the workbench knows")
     p.add_argument("--json", action="store_true")

@@ -30,7 +30,14 @@ from workbench.shapes import ShapeProfile
 from workbench.summary import ModelSummary, summarize
 
 #: Metric names a tolerance may name, and whether bigger is better.
-TOLERANCE_METRICS = {"max_abs": False, "mean_abs": False, "rel": False, "cosine": True, "snr_db": True, "top1": True}
+TOLERANCE_METRICS = {
+    "max_abs": False,
+    "mean_abs": False,
+    "rel": False,
+    "cosine": True,
+    "snr_db": True,
+    "top1": True,
+}
 
 
 @dataclass
@@ -97,9 +104,18 @@ def reference_inputs(
             shape = [d if isinstance(d, int) and d > 0 else 1 for d in info.shape]
         else:
             raise WorkbenchError(f"Input {info.name!r} has no known shape: give --shapes or --inputs.")
-        if shape:
-            shape[0] = max(shape[0], samples) if given is None else shape[0]
-        dtype = np.dtype(info.dtype) if info.dtype in ("float32", "float16", "float64", "int32", "int64", "uint8", "bool") else np.dtype("float32")
+        if (
+            shape
+            and given is None
+            and info.shape is not None
+            and not (isinstance(info.shape[0], int) and info.shape[0] > 0)
+        ):
+            shape[0] = samples  # a dynamic batch: compare on several samples at once
+        dtype = (
+            np.dtype(info.dtype)
+            if info.dtype in ("float32", "float16", "float64", "int32", "int64", "uint8", "bool")
+            else np.dtype("float32")
+        )
         if calibration is not None and info.name in calibration.arrays and dtype.kind == "f":
             source = calibration.arrays[info.name].astype(np.float64)
             mean, std = float(source.mean()), float(source.std()) or 1.0
@@ -112,7 +128,9 @@ def reference_inputs(
             feeds[info.name] = rng.random(shape) < 0.5
         else:
             feeds[info.name] = rng.integers(1, 4, size=shape).astype(dtype)
-    how = "random, matched to the calibration data's statistics" if calibration is not None else "random normal"
+    how = (
+        "random, matched to the calibration data's statistics" if calibration is not None else "random normal"
+    )
     return feeds, how
 
 
@@ -136,7 +154,9 @@ def _with_all_outputs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str
     return marked, order
 
 
-def run_model(path: str, feeds: dict[str, np.ndarray], *, all_tensors: bool = False, engine: str = "onnxruntime") -> dict[str, np.ndarray]:
+def run_model(
+    path: str, feeds: dict[str, np.ndarray], *, all_tensors: bool = False, engine: str = "onnxruntime"
+) -> dict[str, np.ndarray]:
     """Run an ONNX file on the CPU; with ``all_tensors`` every intermediate tensor comes back too."""
     model = onnx.load(path)
     if all_tensors:
@@ -163,11 +183,17 @@ def _executor_for(precision: str) -> tuple[str | None, str, str | None]:
     if precision in ("fp32", "fp16", "int8"):
         return "onnxruntime", "onnxruntime-cpu", None
     if precision == "fp8":
-        return "reference", "onnx-reference-cpu", "ONNX Runtime's CPU FP8 results are wrong, so FP8 runs in onnx.reference (slow, exact)."
+        return (
+            "reference",
+            "onnx-reference-cpu",
+            "ONNX Runtime's CPU FP8 results are wrong, so FP8 runs in onnx.reference (slow, exact).",
+        )
     return None, "none", f"{precision.upper()} has no CPU execution here: measure it with TensorRT on a GPU."
 
 
-def layerwise_drift(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], model: onnx.ModelProto) -> list[LayerDrift]:
+def layerwise_drift(
+    reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], model: onnx.ModelProto
+) -> list[LayerDrift]:
     """Tensor-by-tensor drift for every float tensor of the original graph the candidate still has."""
     rows = []
     for depth, node in enumerate(model.graph.node):
@@ -181,12 +207,22 @@ def layerwise_drift(reference: dict[str, np.ndarray], candidate: dict[str, np.nd
                 continue
             m = output_metrics(name, ref, got.astype(ref.dtype))
             rows.append(
-                LayerDrift(tensor=name, node=node.name or name, op_type=node.op_type, max_abs=m.max_abs, cosine=m.cosine, rel=m.rel, depth=depth)
+                LayerDrift(
+                    tensor=name,
+                    node=node.name or name,
+                    op_type=node.op_type,
+                    max_abs=m.max_abs,
+                    cosine=m.cosine,
+                    rel=m.rel,
+                    depth=depth,
+                )
             )
     return rows
 
 
-def check_tolerances(outputs: list[OutputMetrics], top1: float | None, tolerances: dict[str, float]) -> list[str]:
+def check_tolerances(
+    outputs: list[OutputMetrics], top1: float | None, tolerances: dict[str, float]
+) -> list[str]:
     """Every tolerance the outputs miss, one sentence each (empty when all are met)."""
     failures = []
     for metric, limit in tolerances.items():
@@ -209,7 +245,9 @@ def parse_tolerances(specs: list[str] | None) -> dict[str, float]:
         name, sep, value = spec.partition("=")
         name = name.strip()
         if not sep or name not in TOLERANCE_METRICS:
-            raise WorkbenchError(f"Bad tolerance {spec!r}: write METRIC=VALUE with METRIC one of {', '.join(TOLERANCE_METRICS)}.")
+            raise WorkbenchError(
+                f"Bad tolerance {spec!r}: write METRIC=VALUE with METRIC one of {', '.join(TOLERANCE_METRICS)}."
+            )
         try:
             result[name] = float(value)
         except ValueError as exc:
@@ -230,10 +268,36 @@ def compare_one(
 ) -> PrecisionComparison:
     engine, backend, note = _executor_for(precision)
     if engine is None:
-        return PrecisionComparison(precision=precision, backend=backend, device="cpu", outputs=[], top1_agreement=None, available=False, note=note, model_path=candidate_path)
+        return PrecisionComparison(
+            precision=precision,
+            backend=backend,
+            device="cpu",
+            outputs=[],
+            top1_agreement=None,
+            available=False,
+            note=note,
+            model_path=candidate_path,
+        )
     start = time.perf_counter()
-    got = run_model(candidate_path, feeds, all_tensors=layerwise, engine=engine)
-    outputs = [output_metrics(name, reference_all[name], np.asarray(got[name]).astype(np.float64)) for name in output_names if name in got]
+    try:
+        got = run_model(candidate_path, feeds, all_tensors=layerwise, engine=engine)
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return PrecisionComparison(
+            precision=precision,
+            backend=backend,
+            device="cpu",
+            outputs=[],
+            top1_agreement=None,
+            available=False,
+            note=f"{backend} could not run the {precision.upper()} model: {message}",
+            model_path=candidate_path,
+        )
+    outputs = [
+        output_metrics(name, reference_all[name], np.asarray(got[name]).astype(np.float64))
+        for name in output_names
+        if name in got
+    ]
     first = output_names[0]
     top1 = top1_agreement(np.asarray(reference_all[first]), np.asarray(got[first])) if first in got else None
     failures = check_tolerances(outputs, top1, tolerances)
@@ -279,17 +343,40 @@ def compare_precisions(
     output_names = [o.name for o in original.graph.output]
     if progress:
         progress("running the FP32 reference")
-    reference_all = run_model(str(model.path), feeds, all_tensors=layerwise)
-    strongly_typed = BackendInfo(name="tensorrt-rtx", version="any")  # compare the graphs TensorRT 11 / RTX build
+    try:
+        reference_all = run_model(str(model.path), feeds, all_tensors=layerwise)
+    except Exception as exc:
+        raise WorkbenchError(
+            f"ONNX Runtime cannot run the FP32 reference on inputs { ({k: list(v.shape) for k, v in feeds.items()}) }: {str(exc).strip().splitlines()[0]}"
+        ) from exc
+    strongly_typed = BackendInfo(
+        name="tensorrt-rtx", version="any"
+    )  # compare the graphs TensorRT 11 / RTX build
     results = []
     for precision in precisions:
         if progress:
             progress(f"{precision}: transforming")
-        config = BuildConfig(precision=precision, keep_precision=list(keep_precision or []), calibrator=calibrator, profiles=[shapes] if shapes else [])
+        config = BuildConfig(
+            precision=precision,
+            keep_precision=list(keep_precision or []),
+            calibrator=calibrator,
+            profiles=[shapes] if shapes else [],
+        )
         path, _ = prepare_model(model, config, strongly_typed, workspace, calibration)
         if progress:
             progress(f"{precision}: running")
-        results.append(compare_one(precision, path, original, reference_all, output_names, feeds, layerwise=layerwise, tolerances=tolerances or {}))
+        results.append(
+            compare_one(
+                precision,
+                path,
+                original,
+                reference_all,
+                output_names,
+                feeds,
+                layerwise=layerwise,
+                tolerances=tolerances or {},
+            )
+        )
     return Comparison(
         reference={"backend": "onnxruntime", "device": "cpu", "model": str(model.path)},
         inputs={k: list(v.shape) for k, v in feeds.items()},
@@ -346,7 +433,9 @@ class KeepPrecisionResult(JsonRecord):
     backend: str = "onnxruntime-cpu"
 
 
-def rank_by_drift(rows: list[LayerDrift], quantized: onnx.ModelProto, original: onnx.ModelProto) -> list[dict[str, Any]]:
+def rank_by_drift(
+    rows: list[LayerDrift], quantized: onnx.ModelProto, original: onnx.ModelProto
+) -> list[dict[str, Any]]:
     """Quantized nodes, largest drift contribution first.
 
     A node's contribution is how much its output's error exceeds the largest error among
@@ -360,7 +449,14 @@ def rank_by_drift(rows: list[LayerDrift], quantized: onnx.ModelProto, original: 
         if node.name not in fed_by_dq or not node.output or node.output[0] not in error:
             continue
         inherited = max((error.get(i, 0.0) for i in node.input), default=0.0)
-        ranking.append({"node": node.name, "op_type": node.op_type, "contribution": error[node.output[0]] - inherited, "max_abs": error[node.output[0]]})
+        ranking.append(
+            {
+                "node": node.name,
+                "op_type": node.op_type,
+                "contribution": error[node.output[0]] - inherited,
+                "max_abs": error[node.output[0]],
+            }
+        )
     return sorted(ranking, key=lambda r: -r["contribution"])
 
 
@@ -409,17 +505,42 @@ def keep_precision_search(
         trials += 1
         if progress:
             progress(f"trial {trials}: keeping {len(nodes)} node(s) in high precision")
-        config = BuildConfig(precision=precision, keep_precision=nodes, calibrator=calibrator, profiles=[shapes] if shapes else [])
+        config = BuildConfig(
+            precision=precision,
+            keep_precision=nodes,
+            calibrator=calibrator,
+            profiles=[shapes] if shapes else [],
+        )
         path, _ = prepare_model(model, config, backend, workspace, calibration)
-        result = compare_one(precision, path, original, reference_all, output_names, feeds, layerwise=layerwise, tolerances=tolerances)
-        history.append(KeepPrecisionTrial(excluded=len(nodes), met=bool(result.passed), worst={"max_abs": max((m.max_abs for m in result.outputs), default=0.0), "cosine": min((m.cosine for m in result.outputs), default=1.0)}))
+        result = compare_one(
+            precision,
+            path,
+            original,
+            reference_all,
+            output_names,
+            feeds,
+            layerwise=layerwise,
+            tolerances=tolerances,
+        )
+        history.append(
+            KeepPrecisionTrial(
+                excluded=len(nodes),
+                met=bool(result.passed),
+                worst={
+                    "max_abs": max((m.max_abs for m in result.outputs), default=0.0),
+                    "cosine": min((m.cosine for m in result.outputs), default=1.0),
+                },
+            )
+        )
         return result
 
     base = trial([], layerwise=True)
     ranking = rank_by_drift(base.layerwise, onnx.load(base.model_path), original)
     candidates = [r["node"] for r in ranking]
     if base.passed:
-        return KeepPrecisionResult(precision, [], base.outputs, True, trials, tolerances, base.outputs, ranking, history)
+        return KeepPrecisionResult(
+            precision, [], base.outputs, True, trials, tolerances, base.outputs, ranking, history
+        )
 
     def attempt(k: int) -> PrecisionComparison:
         if k not in cache:
@@ -442,8 +563,20 @@ def keep_precision_search(
             break
         k *= 2
     if found is None:
-        best = cache.get(len(candidates)) or (attempt(len(candidates)) if candidates and trials < max_trials else base)
-        return KeepPrecisionResult(precision, _with_fused(candidates, original), best.outputs, bool(best.passed), trials, tolerances, base.outputs, ranking, history)
+        best = cache.get(len(candidates)) or (
+            attempt(len(candidates)) if candidates and trials < max_trials else base
+        )
+        return KeepPrecisionResult(
+            precision,
+            _with_fused(candidates, original),
+            best.outputs,
+            bool(best.passed),
+            trials,
+            tolerances,
+            base.outputs,
+            ranking,
+            history,
+        )
     high = found
     while high - low > 1 and trials < max_trials:
         middle = (low + high) // 2
@@ -452,12 +585,28 @@ def keep_precision_search(
         else:
             low = middle
     final = attempt(high)
-    return KeepPrecisionResult(precision, _with_fused(candidates[:high], original), final.outputs, True, trials, tolerances, base.outputs, ranking, history)
+    return KeepPrecisionResult(
+        precision,
+        _with_fused(candidates[:high], original),
+        final.outputs,
+        True,
+        trials,
+        tolerances,
+        base.outputs,
+        ranking,
+        history,
+    )
 
 
 def _quantized_nodes(quantized: onnx.ModelProto) -> list[str]:
     dq_outputs = {n.output[0] for n in quantized.graph.node if n.op_type == "DequantizeLinear"}
-    return [n.name for n in quantized.graph.node if n.name and n.op_type not in ("QuantizeLinear", "DequantizeLinear") and any(i in dq_outputs for i in n.input)]
+    return [
+        n.name
+        for n in quantized.graph.node
+        if n.name
+        and n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+        and any(i in dq_outputs for i in n.input)
+    ]
 
 
 def _with_fused(nodes: list[str], original: onnx.ModelProto) -> list[str]:
@@ -473,6 +622,10 @@ def _with_fused(nodes: list[str], original: onnx.ModelProto) -> list[str]:
         if node is None or not node.output:
             continue
         following = consumers.get(node.output[0], [])
-        if len(following) == 1 and following[0].op_type == "BatchNormalization" and following[0].name not in result:
+        if (
+            len(following) == 1
+            and following[0].op_type == "BatchNormalization"
+            and following[0].name not in result
+        ):
             result.append(following[0].name)
     return result

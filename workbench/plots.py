@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -30,3 +30,207 @@ def op_histogram_figure(summary: ModelSummary, top: int = 25) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return fig
+
+
+_PRECISION_COLORS = {
+    "fp32": "#7f7f7f",
+    "tf32": "#8c564b",
+    "fp16": "#1f77b4",
+    "bf16": "#17becf",
+    "int8": "#d62728",
+    "fp8": "#ff7f0e",
+    "other": "#bcbd22",
+}
+
+
+def drift_depth_figure(comparison: Any, metric: str = "max_abs") -> go.Figure:
+    """Drift along depth for every precision on one chart (log scale): where error grows."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for result in comparison.results:
+        if not result.layerwise:
+            continue
+        xs = list(range(len(result.layerwise)))
+        ys = [max(getattr(r, metric), 1e-12) for r in result.layerwise]
+        text = [f"{r.node} ({r.op_type})<br>{r.tensor}" for r in result.layerwise]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines+markers",
+                name=f"{result.precision.upper()} ({result.backend})",
+                line={"color": _PRECISION_COLORS.get(result.precision)},
+                text=text,
+                hovertemplate="%{text}<br>" + metric + " %{y:.3g}<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"Layer-by-layer drift from FP32 ({metric}, reference: ONNX Runtime CPU)",
+        xaxis_title="tensor, in topological order",
+        yaxis_title=metric,
+        yaxis_type="log",
+        height=420,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        legend={"orientation": "h"},
+    )
+    return fig
+
+
+def output_error_figure(comparison: Any) -> go.Figure:
+    """Per output and precision: max and mean absolute error against FP32."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for result in comparison.results:
+        if not result.outputs:
+            continue
+        fig.add_trace(
+            go.Bar(
+                name=f"{result.precision.upper()} max",
+                x=[o.name for o in result.outputs],
+                y=[o.max_abs for o in result.outputs],
+                marker_color=_PRECISION_COLORS.get(result.precision),
+            )
+        )
+        fig.add_trace(
+            go.Bar(
+                name=f"{result.precision.upper()} mean",
+                x=[o.name for o in result.outputs],
+                y=[o.mean_abs for o in result.outputs],
+                marker_color=_PRECISION_COLORS.get(result.precision),
+                opacity=0.5,
+            )
+        )
+    fig.update_layout(
+        title="Output error against FP32",
+        yaxis_title="absolute error",
+        yaxis_type="log",
+        barmode="group",
+        height=360,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return fig
+
+
+def layer_timing_figure(profile: Any, top: int = 20) -> go.Figure:
+    """The slowest layers, labelled with the backend and device that timed them."""
+    import plotly.graph_objects as go
+
+    layers = sorted(profile.layers, key=lambda layer: -layer.ms)[:top][::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=[layer.ms for layer in layers],
+            y=[layer.name for layer in layers],
+            orientation="h",
+            text=[layer.op_type for layer in layers],
+            hovertemplate="%{y} (%{text}): %{x:.3f} ms<extra></extra>",
+            marker_color="#76b900",
+        )
+    )
+    fig.update_layout(
+        title=f"Slowest layers: {profile.backend} on {profile.device}",
+        xaxis_title="ms per inference",
+        height=max(300, 22 * len(layers) + 100),
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return fig
+
+
+def op_type_timing_figure(profile: Any) -> go.Figure:
+    import plotly.graph_objects as go
+
+    items = list(profile.by_op_type.items())
+    fig = go.Figure(
+        go.Pie(
+            labels=[k or "?" for k, _ in items],
+            values=[v for _, v in items],
+            hole=0.4,
+            hovertemplate="%{label}: %{value:.3f} ms (%{percent})<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"Time by op type: {profile.backend} on {profile.device}",
+        height=360,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
+def latency_figure(profiles: dict[str, Any]) -> go.Figure:
+    """Latency distributions (one box per profile), each named with its backend and device."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for label, profile in profiles.items():
+        fig.add_trace(
+            go.Box(
+                y=profile.samples_ms,
+                name=f"{label} ({profile.backend}, {profile.device})",
+                boxpoints="outliers",
+            )
+        )
+    fig.update_layout(
+        title="Latency",
+        yaxis_title="ms",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        showlegend=False,
+    )
+    return fig
+
+
+def precision_per_layer_figure(builds: list[Any]) -> go.Figure:
+    """How many engine layers run in each precision, per build (stacked)."""
+    import plotly.graph_objects as go
+
+    ok = [b for b in builds if b.ok]
+    names = [b.config.label() if hasattr(b, "config") else b.precision for b in ok]
+    precisions = sorted(
+        {p for b in ok for p in b.precision_counts},
+        key=lambda p: list(_PRECISION_COLORS).index(p) if p in _PRECISION_COLORS else 99,
+    )
+    fig = go.Figure()
+    for p in precisions:
+        fig.add_trace(
+            go.Bar(
+                name=p.upper(),
+                x=names,
+                y=[b.precision_counts.get(p, 0) for b in ok],
+                marker_color=_PRECISION_COLORS.get(p),
+            )
+        )
+    fig.update_layout(
+        title="Engine layers by precision",
+        barmode="stack",
+        yaxis_title="layers",
+        height=360,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return fig
+
+
+def builds_table(
+    builds: list[Any], comparison: Any = None, profiles: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """One row per build: size, build time, latency (with its backend) and accuracy."""
+    accuracy = {r.precision: r for r in (comparison.results if comparison is not None else [])}
+    rows = []
+    for b in builds:
+        row: dict[str, Any] = {
+            "precision": b.precision,
+            "ok": b.ok,
+            "engine MiB": round((b.engine_bytes or 0) / 2**20, 2) if b.ok else None,
+            "build s": round(b.build_seconds or 0, 2) if b.ok else None,
+        }
+        profile = (profiles or {}).get(b.precision)
+        if profile is not None:
+            row["latency ms"] = round(profile.latency_ms.mean, 3)
+            row["timed by"] = f"{profile.backend} ({profile.device})"
+        acc = accuracy.get(b.precision)
+        if acc is not None and acc.outputs:
+            row["max_abs"] = max(o.max_abs for o in acc.outputs)
+            row["cosine"] = min(o.cosine for o in acc.outputs)
+            row["accuracy by"] = acc.backend
+        rows.append(row)
+    return rows

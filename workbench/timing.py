@@ -83,13 +83,23 @@ def _feeds_for(model_path: str, shapes: dict[str, list[int]] | None, seed: int =
 
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(seed)
-    kinds = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
+    kinds = {
+        "tensor(float)": np.float32,
+        "tensor(float16)": np.float16,
+        "tensor(double)": np.float64,
+        "tensor(int64)": np.int64,
+        "tensor(int32)": np.int32,
+        "tensor(uint8)": np.uint8,
+        "tensor(bool)": np.bool_,
+    }
     feeds: dict[str, np.ndarray] = {}
     for inp in session.get_inputs():
         shape = (shapes or {}).get(inp.name)
         if shape is None:
             if any(not isinstance(d, int) for d in inp.shape):
-                raise WorkbenchError(f"Input {inp.name!r} has dynamic dims {inp.shape}: give its shape, e.g. --shapes {inp.name}:1x...")
+                raise WorkbenchError(
+                    f"Input {inp.name!r} has dynamic dims {inp.shape}: give its shape, e.g. --shapes {inp.name}:1x..."
+                )
             shape = list(inp.shape)
         dtype = kinds.get(inp.type, np.float32)
         if np.dtype(dtype).kind == "f":
@@ -158,7 +168,9 @@ def profile_onnxruntime(
     )
 
 
-def _profiled_nodes(model_path: str, feeds: dict[str, np.ndarray], threads: int | None, warmup: int, iterations: int) -> tuple[list[LayerTime], float]:
+def _profiled_nodes(
+    model_path: str, feeds: dict[str, np.ndarray], threads: int | None, warmup: int, iterations: int
+) -> tuple[list[LayerTime], float]:
     import onnxruntime as ort
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,7 +193,9 @@ def _profiled_nodes(model_path: str, feeds: dict[str, np.ndarray], threads: int 
     runs = [e["dur"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][warmup:]
     per_node: dict[str, float] = defaultdict(float)
     op_of: dict[str, str] = {}
-    kernel_events = [e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
+    kernel_events = [
+        e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")
+    ]
     counts: dict[str, int] = defaultdict(int)
     for event in kernel_events:
         node = event["name"][: -len("_kernel_time")]
@@ -194,7 +208,10 @@ def _profiled_nodes(model_path: str, feeds: dict[str, np.ndarray], threads: int 
             continue
         per_node[node] += float(event["dur"]) / 1000.0
         op_of[node] = event.get("args", {}).get("op_name", "")
-    layers = [LayerTime(name=n, op_type=op_of.get(n, ""), ms=total / max(1, iterations), onnx_nodes=[n]) for n, total in per_node.items()]
+    layers = [
+        LayerTime(name=n, op_type=op_of.get(n, ""), ms=total / max(1, iterations), onnx_nodes=[n])
+        for n, total in per_node.items()
+    ]
     profiled_run_ms = float(np.mean(runs)) / 1000.0 if runs else 0.0
     return layers, profiled_run_ms
 
@@ -215,20 +232,36 @@ def profile_tensorrt(
     from workbench.isolation import run_isolated
 
     if not collect_environment().gpus:
-        raise WorkbenchError("Timing a TensorRT engine needs an NVIDIA GPU; there is none here. Use --backend onnxruntime for CPU timings of the ONNX model.")
+        raise WorkbenchError(
+            "Timing a TensorRT engine needs an NVIDIA GPU; there is none here. Use --backend onnxruntime for CPU timings of the ONNX model."
+        )
     from workbench.backends import resolve_backend, worker_environment
 
     backend = resolve_backend("auto")
     raw = run_isolated(
         "workbench.trt_worker:profile_engine",
-        {"engine_path": engine_path, "shapes": shapes, "warmup": warmup, "iterations": iterations, "cuda_graph": cuda_graph, "backend": backend.name},
+        {
+            "engine_path": engine_path,
+            "shapes": shapes,
+            "warmup": warmup,
+            "iterations": iterations,
+            "cuda_graph": cuda_graph,
+            "backend": backend.name,
+        },
         timeout=1800,
         env=worker_environment(backend),
     )
     return Profile.from_dict(raw)
 
 
-def profile_any(path: str, *, backend: str = "onnxruntime", shapes: dict[str, list[int]] | None = None, iterations: int = 50, warmup: int = 5) -> Profile:
+def profile_any(
+    path: str,
+    *,
+    backend: str = "onnxruntime",
+    shapes: dict[str, list[int]] | None = None,
+    iterations: int = 50,
+    warmup: int = 5,
+) -> Profile:
     """The ``profile`` command: an ONNX model in ONNX Runtime, or an engine in TensorRT."""
     if backend == "tensorrt" or path.endswith((".engine", ".plan", ".trt")):
         return profile_tensorrt(path, shapes=shapes, iterations=iterations, warmup=warmup)
@@ -238,4 +271,8 @@ def profile_any(path: str, *, backend: str = "onnxruntime", shapes: dict[str, li
 def reconcile(profile: Profile) -> dict[str, Any]:
     """How the per-layer times add up against the end-to-end time they were measured in."""
     ref = profile.profiled_run_ms or profile.latency_ms.mean
-    return {"layer_sum_ms": profile.layer_sum_ms, "end_to_end_ms": ref, "ratio": profile.layer_sum_ms / ref if ref else None}
+    return {
+        "layer_sum_ms": profile.layer_sum_ms,
+        "end_to_end_ms": ref,
+        "ratio": profile.layer_sum_ms / ref if ref else None,
+    }

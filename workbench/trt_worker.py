@@ -508,7 +508,11 @@ def profile_engine(
         for name, meta in runner.get_input_metadata().items():
             shape = (shapes or {}).get(name) or [d if isinstance(d, int) and d > 0 else 1 for d in meta.shape]
             dtype = np.dtype(meta.dtype.numpy() if hasattr(meta.dtype, "numpy") else meta.dtype)
-            feeds[name] = rng.normal(size=shape).astype(dtype) if dtype.kind == "f" else rng.integers(0, 4, size=shape).astype(dtype)
+            feeds[name] = (
+                rng.normal(size=shape).astype(dtype)
+                if dtype.kind == "f"
+                else rng.integers(0, 4, size=shape).astype(dtype)
+            )
         for _ in range(warmup):
             runner.infer(feeds)
         samples = []
@@ -530,7 +534,9 @@ def profile_engine(
         for layer in described.get("Layers", []):
             if isinstance(layer, dict):
                 metadata = str(layer.get("Metadata", ""))
-                nodes_of[str(layer.get("Name", ""))] = [m.split("]")[0] for m in metadata.split("[ONNX Layer: ")[1:]]
+                nodes_of[str(layer.get("Name", ""))] = [
+                    m.split("]")[0] for m in metadata.split("[ONNX Layer: ")[1:]
+                ]
     except Exception as exc:  # the inspector's JSON is best-effort across versions
         notes.append(f"Layer-to-node mapping unavailable: {exc}")
     count = max(1, len(profiled))
@@ -541,8 +547,14 @@ def profile_engine(
     ]
     a = np.asarray(samples)
     stats = {
-        "mean": float(a.mean()), "median": float(np.median(a)), "p90": float(np.percentile(a, 90)), "p95": float(np.percentile(a, 95)),
-        "p99": float(np.percentile(a, 99)), "min": float(a.min()), "max": float(a.max()), "std": float(a.std()),
+        "mean": float(a.mean()),
+        "median": float(np.median(a)),
+        "p90": float(np.percentile(a, 90)),
+        "p95": float(np.percentile(a, 95)),
+        "p99": float(np.percentile(a, 99)),
+        "min": float(a.min()),
+        "max": float(a.max()),
+        "std": float(a.std()),
     }
     from workbench.env import collect_environment
 
