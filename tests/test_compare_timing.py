@@ -99,7 +99,7 @@ def test_keep_precision_search_meets_what_plain_int8_misses(cnn_comparison) -> N
     result = keep_precision_search(model, calibration=calibration, tolerances=tolerance, workspace=workspace)
     assert result.met, [h.to_dict() for h in result.history]
     assert result.outputs[0].max_abs <= tolerance["max_abs"]
-    assert 0 < len(result.nodes) and result.trials == len(result.history) >= 2
+    assert len(result.nodes) > 0 and result.trials == len(result.history) >= 2
     assert KeepPrecisionResult.from_json(result.to_json()).nodes == result.nodes
 
 
