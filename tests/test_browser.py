@@ -65,3 +65,10 @@ def test_upload_broken_model_diagnose_and_fix(tmp_path: Path) -> None:
         screenshot(page, "04_built_fp32_fp16")
         body = page.inner_text("body")
         assert "Engines" in body and "fp16" in body
+
+        page.get_by_role("link", name="Accuracy").click()
+        page.get_by_role("button", name="Compare", exact=True).click()
+        page.get_by_text("Layer-by-layer drift from FP32").wait_for(timeout=180_000)
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
+        screenshot(page, "05_drift_chart")
+        assert "onnxruntime-cpu" in page.inner_text("body")

@@ -48,6 +48,8 @@ def main() -> None:
             here / "diagnose_page.py", title="Diagnose & fix", icon=":material/healing:", url_path="diagnose"
         ),
         st.Page(here / "build_page.py", title="Build", icon=":material/memory:", url_path="build"),
+        st.Page(here / "accuracy_page.py", title="Accuracy", icon=":material/target:", url_path="accuracy"),
+        st.Page(here / "timing_page.py", title="Timing", icon=":material/timer:", url_path="timing"),
     ]
     current = st.navigation(pages)
     render_sidebar(session())

@@ -19,7 +19,9 @@ from workbench.workspace import Workspace
 if TYPE_CHECKING:
     from workbench.build import BuildResult
     from workbench.calibration import CalibrationData, CalibrationReport
+    from workbench.compare import Comparison, KeepPrecisionResult
     from workbench.fixing import FixSession
+    from workbench.timing import Profile
 
 _KEY = "trt_workbench_session"
 
@@ -47,6 +49,10 @@ class Session:
     calibration: CalibrationData | None = None
     calibration_report: CalibrationReport | None = None
     calibration_key: tuple[Any, ...] | None = None
+    #: Accuracy against FP32, the keep-precision search, and timings of the current model.
+    comparison: Comparison | None = None
+    keep_result: KeepPrecisionResult | None = None
+    profiles: dict[str, Profile] = field(default_factory=dict)
 
     def set_model(
         self, model: LoadedModel, summary: ModelSummary, source: str, *, keep_history: bool = False
@@ -60,6 +66,9 @@ class Session:
         if self.model is None or self.model.content_hash != model.content_hash:
             self.builds = []
             self.calibration = self.calibration_report = self.calibration_key = None
+            self.comparison = None
+            self.keep_result = None
+            self.profiles = {}
         self.model = model
         self.summary = summary
         self.source = source
