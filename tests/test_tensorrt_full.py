@@ -113,3 +113,38 @@ def test_full_tensorrt_int8_calibrator_and_fp16_flags(tmp_path) -> None:
     if not backend.strongly_typed_only:
         assert results[2].transform is None  # calibrated by TensorRT itself, not by ModelOpt
     assert results[0].engine_bytes > results[1].engine_bytes
+
+
+@pytest.mark.tensorrt
+@pytest.mark.gpu
+@requires_tensorrt
+@requires_gpu
+def test_drift_inside_the_engine_with_debug_tensors(tmp_path) -> None:
+    import numpy as np
+
+    from workbench.calibration import CalibrationData
+    from workbench.compare import engine_drift
+    from workbench.workspace import Workspace
+
+    calibration = CalibrationData(
+        {"input": np.random.default_rng(0).normal(size=(16, 3, 224, 224)).astype(np.float32)}, "test"
+    )
+    result = engine_drift(
+        load_model(sample("resnet_cnn.onnx")),
+        "int8",
+        workspace=Workspace(tmp_path),
+        calibration=calibration,
+        shapes={"input": [[1, 3, 224, 224]] * 3},
+    )
+    assert result.backend.startswith("tensorrt") and result.layerwise
+    assert result.outputs[0].cosine > 0.9
+
+
+def test_engine_drift_without_a_gpu_is_one_sentence(tmp_path) -> None:
+    from workbench.compare import engine_drift
+
+    if collect_environment().gpus:
+        pytest.skip("a GPU is present")
+    with pytest.raises(Exception) as info:
+        engine_drift(load_model(sample("resnet_cnn.onnx")), "int8", workspace=None)
+    assert "needs an NVIDIA GPU" in str(info.value)

@@ -629,3 +629,78 @@ def _with_fused(nodes: list[str], original: onnx.ModelProto) -> list[str]:
         ):
             result.append(following[0].name)
     return result
+
+
+# ----------------------------------------------------------------------------- drift inside the engine (GPU)
+
+
+def engine_drift(
+    model: LoadedModel,
+    precision: str,
+    *,
+    workspace: Any = None,
+    calibration: CalibrationData | None = None,
+    shapes: ShapeProfile | None = None,
+    samples: int = 1,
+    tolerances: dict[str, float] | None = None,
+) -> PrecisionComparison:
+    """Drift measured inside the TensorRT engine on a GPU, through debug tensors (no fusion broken).
+
+    The engine's surviving tensors are compared with the FP32 reference (ONNX Runtime,
+    CPU) under the same ONNX names. Needs full TensorRT and a GPU.
+    """
+    import tempfile
+
+    from workbench.backends import resolve_backend, worker_environment
+    from workbench.build import BuildConfig, prepare_model
+    from workbench.env import collect_environment
+    from workbench.isolation import run_isolated
+    from workbench.workspace import Workspace
+
+    if not collect_environment().gpus:
+        raise WorkbenchError(
+            "Drift inside a TensorRT engine needs an NVIDIA GPU; there is none here (compare --layerwise measures the same graph in ONNX Runtime on the CPU)."
+        )
+    backend = resolve_backend("tensorrt")
+    workspace = workspace or Workspace.default()
+    summary = summarize(model)
+    feeds, _ = reference_inputs(summary, calibration=calibration, shapes=shapes, samples=samples)
+    original = model.load_full()
+    reference_all = run_model(str(model.path), feeds, all_tensors=True)
+    path, _ = prepare_model(
+        model,
+        BuildConfig(precision=precision, profiles=[shapes] if shapes else []),
+        backend,
+        workspace,
+        calibration,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        feeds_npz = f"{tmp}/feeds.npz"
+        np.savez(feeds_npz, **feeds)
+        raw = run_isolated(
+            "workbench.trt_worker:engine_debug_tensors",
+            {"model_path": path, "feeds_npz": feeds_npz, "backend": backend.name, "profile": shapes},
+            env=worker_environment(backend),
+        )
+        with np.load(raw["path"], allow_pickle=False) as data:
+            got = {k: data[k] for k in data.files}
+    output_names = [o.name for o in original.graph.output]
+    outputs = [output_metrics(n, reference_all[n], got[n]) for n in output_names if n in got]
+    failures = check_tolerances(outputs, None, tolerances or {})
+    env = collect_environment()
+    return PrecisionComparison(
+        precision=precision,
+        backend=f"tensorrt {backend.version}",
+        device=env.gpus[0].name if env.gpus else "gpu",
+        outputs=outputs,
+        top1_agreement=top1_agreement(
+            np.asarray(reference_all[output_names[0]]), np.asarray(got[output_names[0]])
+        )
+        if output_names[0] in got
+        else None,
+        layerwise=layerwise_drift(reference_all, got, original),
+        passed=(not failures) if tolerances else None,
+        failures=failures,
+        model_path=path,
+        note=f"{len(raw['marked'])} unfused engine tensors read as debug tensors; fused-away tensors have no engine value.",
+    )

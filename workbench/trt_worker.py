@@ -574,3 +574,115 @@ def profile_engine(
         "model": engine_path,
         "notes": notes,
     }
+
+
+# ----------------------------------------------------------------------------- GPU drift with debug tensors
+
+
+def _capsule_pointer(capsule: Any) -> int:
+    import ctypes
+
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype = ctypes.c_void_p
+    get.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    return int(get(capsule, None))
+
+
+def engine_debug_tensors(
+    model_path: str,
+    feeds_npz: str,
+    backend: str = "auto",
+    profile: dict[str, list[list[int]]] | None = None,
+) -> dict[str, Any]:
+    """Values of the engine's own (unfused) tensors on the GPU, through TensorRT's debug-tensor API.
+
+    Marking every tensor a network output would change the engine (no fusion across the
+    marked tensors). Instead the engine is built once plain; the tensors that survive as
+    layer outputs are then marked with ``INetworkDefinition.mark_debug`` and read with an
+    ``IDebugListener`` while the engine runs, so the measured engine is the one users ship.
+    Returns ``{tensor name: array}`` (saved to an .npz beside the inputs) for comparison
+    with the FP32 reference under the same ONNX names.
+    """
+    import json
+
+    import numpy as np
+    from polygraphy import cuda
+    from polygraphy.backend.trt import CreateConfig, EngineFromBytes, Profile, TrtRunner
+
+    _bind(backend)
+    with np.load(feeds_npz, allow_pickle=False) as data:
+        feeds = {k: data[k] for k in data.files}
+
+    def make_network() -> tuple[Any, Any, Any, Any]:
+        logger = make_logger()
+        builder = trt.Builder(logger)
+        network = builder.create_network(0)
+        parser = trt.OnnxParser(network, logger)
+        if not parser.parse_from_file(model_path):
+            raise ValueError("the model does not parse")
+        return logger, builder, network, parser
+
+    profiles = []
+    if profile:
+        p = Profile()
+        for name, (lo, opt, hi) in profile.items():
+            p.add(name, min=lo, opt=opt, max=hi)
+        profiles = [p]
+    # 1. A plain build tells which tensors survive fusion (the engine layers' outputs).
+    logger, builder, network, parser = make_network()
+    config = CreateConfig(profiles=profiles or None, profiling_verbosity=trt.ProfilingVerbosity.DETAILED)(
+        builder, network
+    )
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise ValueError("the engine did not build")
+    engine = EngineFromBytes(bytes(memoryview(plan)))()
+    described = json.loads(
+        engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON)
+    )
+    surviving = set()
+    for layer in described.get("Layers", []):
+        if isinstance(layer, dict):
+            for out in layer.get("Outputs", []):
+                if isinstance(out, dict) and "Name" in out:
+                    surviving.add(str(out["Name"]))
+    # 2. Rebuild with exactly those tensors marked as debug tensors.
+    logger, builder, network, parser = make_network()
+    marked = []
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        for j in range(layer.num_outputs):
+            tensor = layer.get_output(j)
+            if tensor.name in surviving and not tensor.is_network_output:
+                network.mark_debug(tensor)
+                marked.append(tensor.name)
+    config = CreateConfig(profiles=profiles or None)(builder, network)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise ValueError("the engine with debug tensors did not build")
+    engine = EngineFromBytes(bytes(memoryview(plan)))()
+
+    captured: dict[str, Any] = {}
+
+    class Listener(trt.IDebugListener):
+        def __init__(self) -> None:
+            trt.IDebugListener.__init__(self)
+
+        def process_debug_tensor(
+            self, addr: Any, location: Any, type: trt.DataType, shape: trt.Dims, name: str, stream: int
+        ) -> None:
+            dims = [int(shape[d]) for d in range(len(shape))]
+            dtype = np.dtype(trt.nptype(type))
+            view = cuda.DeviceView(ptr=_capsule_pointer(addr), shape=tuple(dims), dtype=dtype)
+            captured[name] = view.numpy().copy()
+
+    listener = Listener()
+    with TrtRunner(engine) as runner:
+        runner.context.set_debug_listener(listener)
+        runner.context.set_all_tensors_debug_state(True)
+        outputs = runner.infer(feeds)
+    out_path = feeds_npz.replace(".npz", ".debug.npz")
+    np.savez(
+        out_path, **{k: v for k, v in {**captured, **{k: np.asarray(v) for k, v in outputs.items()}}.items()}
+    )
+    return {"path": out_path, "marked": marked, "captured": sorted(captured)}
