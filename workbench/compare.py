@@ -676,7 +676,7 @@ def engine_drift(
     )
     with tempfile.TemporaryDirectory() as tmp:
         feeds_npz = f"{tmp}/feeds.npz"
-        np.savez(feeds_npz, **feeds)
+        np.savez(feeds_npz, **feeds)  # type: ignore[arg-type]
         raw = run_isolated(
             "workbench.trt_worker:engine_debug_tensors",
             {"model_path": path, "feeds_npz": feeds_npz, "backend": backend.name, "profile": shapes},

@@ -629,7 +629,7 @@ def engine_debug_tensors(
             p.add(name, min=lo, opt=opt, max=hi)
         profiles = [p]
     # 1. A plain build tells which tensors survive fusion (the engine layers' outputs).
-    logger, builder, network, parser = make_network()
+    _logger, builder, network, _parser = make_network()  # logger and parser must outlive the build
     config = CreateConfig(profiles=profiles or None, profiling_verbosity=trt.ProfilingVerbosity.DETAILED)(
         builder, network
     )
@@ -647,7 +647,7 @@ def engine_debug_tensors(
                 if isinstance(out, dict) and "Name" in out:
                     surviving.add(str(out["Name"]))
     # 2. Rebuild with exactly those tensors marked as debug tensors.
-    logger, builder, network, parser = make_network()
+    _logger, builder, network, _parser = make_network()
     marked = []
     for i in range(network.num_layers):
         layer = network.get_layer(i)
