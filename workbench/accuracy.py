@@ -8,7 +8,6 @@ them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -69,10 +68,3 @@ def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float | None
     if reference.ndim != 2 or reference.shape[1] < 2:
         return None
     return float(np.mean(np.argmax(reference, axis=1) == np.argmax(candidate, axis=1)))
-
-
-def summarize_metrics(metrics: list[OutputMetrics]) -> dict[str, Any]:
-    return {
-        "max_abs": max((m.max_abs for m in metrics), default=0.0),
-        "cosine": min((m.cosine for m in metrics), default=1.0),
-    }

@@ -160,10 +160,6 @@ class Diagnosis(JsonRecord):
     def issues(self) -> list[DiagnosticError | Finding]:
         return [*self.errors, *self.findings]
 
-    def contract(self) -> dict[str, Any]:
-        """The JSON the CLI prints: the public fields first, the rest after them."""
-        return self.to_dict()
-
 
 # ----------------------------------------------------------------------------- public entry
 
