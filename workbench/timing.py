@@ -76,6 +76,8 @@ class Profile(JsonRecord):
     samples_ms: list[float] = field(default_factory=list)
     model: str = ""
     notes: list[str] = field(default_factory=list)
+    #: TensorRT only: multi-stream throughput and CUDA-graph replay time.
+    streams: dict[str, Any] = field(default_factory=dict)
 
 
 def _feeds_for(model_path: str, shapes: dict[str, list[int]] | None, seed: int = 0) -> dict[str, np.ndarray]:
