@@ -89,6 +89,14 @@ def _pick_path(sess: Session) -> None:
             sess.load_error = exc.message
 
 
+@st.fragment
+def _operators(summary: ModelSummary) -> None:
+    # A fragment: moving the slider redraws this chart only, nothing else reruns.
+    kinds = len(summary.op_histogram)
+    top = st.slider("Operator types shown", 1, max(2, kinds), min(25, max(2, kinds)), key="op_top") if kinds > 1 else 1
+    st.plotly_chart(op_histogram_figure(summary, top=top), width="stretch", key="op_histogram")
+
+
 def render_summary(summary: ModelSummary) -> None:
     cols = st.columns(5)
     cols[0].metric("Nodes", f"{summary.node_count:,}")
@@ -150,7 +158,7 @@ def render_summary(summary: ModelSummary) -> None:
             )
         )
     with right:
-        st.plotly_chart(op_histogram_figure(summary), width="stretch", key="op_histogram")
+        _operators(summary)
     with st.expander("Summary as JSON"):
         st.code(summary.to_json(), language="json")
 
