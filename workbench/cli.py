@@ -101,6 +101,12 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             fix_options=fix_options,
             timeout=args.timeout,
         )
+    if args.output:
+        from pathlib import Path
+
+        from workbench.workspace import Workspace
+
+        Workspace(Path(args.output)).save_result("diagnoses", diagnosis, label=Path(args.model).name)
     if args.json:
         _print_json(diagnosis.to_dict())
     else:
@@ -138,6 +144,10 @@ def cmd_fix(args: argparse.Namespace) -> int:
         script = Path(args.script) if args.script else None
         if session.steps:
             export(session, output, script)
+        if args.workspace:
+            from workbench.workspace import Workspace
+
+            Workspace(Path(args.workspace)).save_result("fix_sessions", session, label=Path(args.model).name)
     final = session.current_diagnosis
     payload = {
         "applied": session.applied,
@@ -355,6 +365,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             tolerances=tolerances,
             calibrator=args.calibrator,
             samples=args.samples,
+            workspace=_workspace(args),
         )
     if args.json:
         _print_json(comparison.to_dict())
@@ -407,6 +418,7 @@ def cmd_keep_precision(args: argparse.Namespace) -> int:
             shapes=shapes,
             calibrator=args.calibrator,
             max_trials=args.max_trials,
+            workspace=_workspace(args),
             progress=None if args.json else (lambda m: print(f"  {m}", file=sys.stderr)),
         )
     if args.json:
@@ -435,7 +447,16 @@ def cmd_keep_precision(args: argparse.Namespace) -> int:
     return EXIT_OK if result.met else EXIT_FAILED
 
 
+def _workspace(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    from workbench.workspace import Workspace
+
+    return Workspace(Path(args.output)) if getattr(args, "output", None) else Workspace.default()
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
+
     from workbench.shapes import parse_shape_specs
     from workbench.timing import profile_any, reconcile
 
@@ -454,6 +475,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         warmup=args.warmup,
     )
+    if args.output:
+        _workspace(args).save_result("profiles", profile, label=str(args.model).split("/")[-1])
     if args.json:
         payload = profile.to_dict()
         payload.pop("samples_ms", None) if not args.samples else None
@@ -640,6 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
         "diagnose", help="why TensorRT's ONNX parser (or builder) rejects a model, node by node, with fixes"
     )
     p.add_argument("model", help="an .onnx file, or a .zip holding one with its external data")
+    p.add_argument("-o", "--output", help="workspace folder to keep the diagnosis in (for a report)")
     add_check_args(p)
     p.set_defaults(func=cmd_diagnose)
 
@@ -660,6 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", help="also write a standalone Python script that reproduces the fixes")
     p.add_argument("--target-opset", type=int, help="opset for convert-opset (default 17)")
     p.add_argument("--node", help="node for extract-failing-subgraph (default: the first failing node)")
+    p.add_argument("--workspace", help="workspace folder to keep the fix history in (for a report)")
     add_check_args(p)
     p.set_defaults(func=cmd_fix)
 
@@ -768,6 +793,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="e.g. cosine=0.999 or max_abs=0.05 (max_abs, mean_abs, rel, cosine, snr_db, top1)",
         )
         p.add_argument("--samples", type=int, default=4, help="samples to compare on (default: %(default)s)")
+        p.add_argument(
+            "-o",
+            "--output",
+            help="workspace folder to keep transforms and results in (default: the user's cache)",
+        )
         p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("compare", help="output accuracy (and layerwise drift) of each precision against FP32")
@@ -798,6 +828,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--shapes", action="append", metavar="NAME:DIMS", help="input shapes for dynamic models")
     p.add_argument("--samples", action="store_true", help="include every latency sample in the JSON")
+    p.add_argument("-o", "--output", help="workspace folder to keep the profile in (for a report)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_profile)
 

@@ -377,7 +377,7 @@ def compare_precisions(
                 tolerances=tolerances or {},
             )
         )
-    return Comparison(
+    comparison = Comparison(
         reference={"backend": "onnxruntime", "device": "cpu", "model": str(model.path)},
         inputs={k: list(v.shape) for k, v in feeds.items()},
         samples=int(next(iter(feeds.values())).shape[0]) if feeds else 0,
@@ -385,6 +385,8 @@ def compare_precisions(
         tolerances=dict(tolerances or {}),
         input_source=how,
     )
+    workspace.save_result("comparisons", comparison, label=f"{model.name}: {', '.join(precisions)}")
+    return comparison
 
 
 def drift_jumps(rows: list[LayerDrift], top: int = 10) -> list[tuple[LayerDrift, float]]:
@@ -538,8 +540,12 @@ def keep_precision_search(
     ranking = rank_by_drift(base.layerwise, onnx.load(base.model_path), original)
     candidates = [r["node"] for r in ranking]
     if base.passed:
-        return KeepPrecisionResult(
-            precision, [], base.outputs, True, trials, tolerances, base.outputs, ranking, history
+        return _saved(
+            workspace,
+            model,
+            KeepPrecisionResult(
+                precision, [], base.outputs, True, trials, tolerances, base.outputs, ranking, history
+            ),
         )
 
     def attempt(k: int) -> PrecisionComparison:
@@ -566,16 +572,21 @@ def keep_precision_search(
         best = cache.get(len(candidates)) or (
             attempt(len(candidates)) if candidates and trials < max_trials else base
         )
-        return KeepPrecisionResult(
-            precision,
-            _with_fused(candidates, original),
-            best.outputs,
-            bool(best.passed),
-            trials,
-            tolerances,
-            base.outputs,
-            ranking,
-            history,
+        nodes = _with_fused(candidates, original)
+        return _saved(
+            workspace,
+            model,
+            KeepPrecisionResult(
+                precision,
+                nodes,
+                best.outputs,
+                bool(best.passed),
+                trials,
+                tolerances,
+                base.outputs,
+                ranking,
+                history,
+            ),
         )
     high = found
     while high - low > 1 and trials < max_trials:
@@ -585,17 +596,19 @@ def keep_precision_search(
         else:
             low = middle
     final = attempt(high)
-    return KeepPrecisionResult(
-        precision,
-        _with_fused(candidates[:high], original),
-        final.outputs,
-        True,
-        trials,
-        tolerances,
-        base.outputs,
-        ranking,
-        history,
+    nodes = _with_fused(candidates[:high], original)
+    return _saved(
+        workspace,
+        model,
+        KeepPrecisionResult(
+            precision, nodes, final.outputs, True, trials, tolerances, base.outputs, ranking, history
+        ),
     )
+
+
+def _saved(workspace: Any, model: LoadedModel, result: KeepPrecisionResult) -> KeepPrecisionResult:
+    workspace.save_result("keep_precision", result, label=model.name)
+    return result
 
 
 def _quantized_nodes(quantized: onnx.ModelProto) -> list[str]:

@@ -24,7 +24,12 @@ def op_histogram_figure(summary: ModelSummary, top: int = 25) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=f"Operators in {summary.name} ({summary.node_count} nodes" + (f", top {top} of {len(summary.op_histogram)} op types)" if len(summary.op_histogram) > top else ")"),
+        title=f"Operators in {summary.name} ({summary.node_count} nodes"
+        + (
+            f", top {top} of {len(summary.op_histogram)} op types)"
+            if len(summary.op_histogram) > top
+            else ")"
+        ),
         xaxis_title="nodes",
         height=max(260, 22 * len(ops) + 90),
         margin={"l": 10, "r": 10, "t": 50, "b": 40},

@@ -527,9 +527,13 @@ def profile_engine(
             profiled.append(runner.last_inference_time() * 1000.0)
     try:
         streams = _stream_throughput(engine, feeds, streams=2)
-        notes.append(f"{streams['streams']} streams (one execution context each): {streams['throughput']:.1f} inferences/s in total.")
+        notes.append(
+            f"{streams['streams']} streams (one execution context each): {streams['throughput']:.1f} inferences/s in total."
+        )
         if cuda_graph and "cuda_graph_ms" in streams:
-            notes.append(f"CUDA graph replay: {streams['cuda_graph_ms']:.3f} ms median (plain enqueue + synchronize: {float(np.median(samples)):.3f} ms).")
+            notes.append(
+                f"CUDA graph replay: {streams['cuda_graph_ms']:.3f} ms median (plain enqueue + synchronize: {float(np.median(samples)):.3f} ms)."
+            )
         elif cuda_graph:
             notes.append(f"CUDA graph not measured: {streams.get('cuda_graph_error')}.")
     except Exception as exc:  # multi-stream needs memory for extra contexts; report, do not fail the profile
@@ -697,7 +701,9 @@ def engine_debug_tensors(
     return {"path": out_path, "marked": marked, "captured": sorted(captured)}
 
 
-def _stream_throughput(engine: Any, feeds: dict[str, Any], streams: int, seconds: float = 2.0) -> dict[str, Any]:
+def _stream_throughput(
+    engine: Any, feeds: dict[str, Any], streams: int, seconds: float = 2.0
+) -> dict[str, Any]:
     """Inferences per second with one execution context per CUDA stream, all streams busy.
 
     Also times CUDA-graph replay of one context when the CUDA runtime allows capture.
@@ -722,7 +728,9 @@ def _stream_throughput(engine: Any, feeds: dict[str, Any], streams: int, seconds
                 device.copy_from(host, stream=stream)
             else:
                 shape = [max(1, int(d)) for d in context.get_tensor_shape(name)]
-                device = cuda.DeviceArray(shape=tuple(shape), dtype=np.dtype(trt.nptype(engine.get_tensor_dtype(name))))
+                device = cuda.DeviceArray(
+                    shape=tuple(shape), dtype=np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+                )
             context.set_tensor_address(name, device.ptr)
             buffers.append(device)
         contexts.append((context, stream, buffers))

@@ -69,6 +69,27 @@ class Workspace:
             tmp.write_text(json.dumps(index, indent=1))
             tmp.replace(self.index_path)
 
+    def save_result(self, kind: str, record: Any, label: str = "") -> Path:
+        """Keep a result (a JsonRecord) in ``<root>/<kind>/`` and list it in the index,
+        so a report of the workspace finds it after the app restarts."""
+        import hashlib
+        import time
+
+        text = record.to_json()
+        key = hashlib.sha256(text.encode()).hexdigest()
+        folder = self.root / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{key[:16]}.json"
+        path.write_text(text)
+        self.record(kind, {"cache_key": key, "path": str(path), "label": label, "time": time.time()})
+        return path
+
+    def results(self, kind: str) -> list[Path]:
+        """The saved results of one kind, oldest first (files the index still lists)."""
+        return [
+            Path(e["path"]) for e in self.index().get(kind, []) if "path" in e and Path(e["path"]).is_file()
+        ]
+
     def index(self) -> dict[str, list[dict[str, Any]]]:
         try:
             loaded = json.loads(self.index_path.read_text())

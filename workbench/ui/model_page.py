@@ -93,7 +93,11 @@ def _pick_path(sess: Session) -> None:
 def _operators(summary: ModelSummary) -> None:
     # A fragment: moving the slider redraws this chart only, nothing else reruns.
     kinds = len(summary.op_histogram)
-    top = st.slider("Operator types shown", 1, max(2, kinds), min(25, max(2, kinds)), key="op_top") if kinds > 1 else 1
+    top = (
+        st.slider("Operator types shown", 1, max(2, kinds), min(25, max(2, kinds)), key="op_top")
+        if kinds > 1
+        else 1
+    )
     st.plotly_chart(op_histogram_figure(summary, top=top), width="stretch", key="op_histogram")
 
 
