@@ -56,3 +56,16 @@ def test_calibration_upload_is_checked_before_building() -> None:
     assert not at.exception
     assert any("axis 3, the model fixes it to 224" in e.value for e in at.error)
     assert any("Only 3 sample(s)" in w.value for w in at.warning)
+
+
+def test_report_page_after_a_build() -> None:
+    at = _app_on("detector.onnx")
+    at = at.multiselect(key="build_precisions").set_value(["fp32"]).run()
+    at = at.button(key="build_run").click().run()
+    at.switch_page("workbench/ui/report_page.py")
+    at = at.run()
+    at = at.button(key="report_run").click().run()
+    assert not at.exception
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download report.html" in labels and "Download report.json" in labels
+    assert any("trtexec --onnx=detector.onnx" in c.value for c in at.code)

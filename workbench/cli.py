@@ -500,6 +500,20 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.report import write_report
+    from workbench.workspace import Workspace
+
+    with _quiet_stdout(True):
+        html_path, json_path = write_report(Workspace(Path(args.workspace)), Path(args.output))
+    print(
+        f"Wrote {html_path} (self-contained, opens offline) and {json_path}, with requirements.lock and Dockerfile beside them."
+    )
+    return EXIT_OK
+
+
 def cmd_fixes(args: argparse.Namespace) -> int:
     from workbench.fixes import REGISTRY
 
@@ -831,6 +845,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="workspace folder to keep the profile in (for a report)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser(
+        "report",
+        help="a self-contained HTML report (and JSON bundle) of a workspace, with reproduction commands",
+    )
+    p.add_argument("workspace", help="the app's workspace, or a folder that build/compare/diagnose -o wrote")
+    p.add_argument(
+        "-o", "--output", default="report.html", help="the HTML file to write (default: %(default)s)"
+    )
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("fixes", help="list the fixes the workbench knows")
     p.add_argument("--json", action="store_true")

@@ -53,6 +53,8 @@ class Session:
     comparison: Comparison | None = None
     keep_result: KeepPrecisionResult | None = None
     profiles: dict[str, Profile] = field(default_factory=dict)
+    #: The last report made: (report.html, report.json).
+    report_files: tuple[str, str] | None = None
 
     def set_model(
         self, model: LoadedModel, summary: ModelSummary, source: str, *, keep_history: bool = False

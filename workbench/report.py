@@ -1,0 +1,683 @@
+"""A workspace as one self-contained HTML report plus a JSON bundle, with the commands that
+reproduce every step on a GPU machine.
+
+The HTML embeds plotly's JavaScript once, so it opens offline. The commands are the
+fix script, ModelOpt's own CLI for each precision transform, ``polygraphy convert`` /
+``polygraphy run`` lines, and ``trtexec`` lines for TensorRT 10 (precision flags) and
+TensorRT 11 (strongly typed, after the ModelOpt command); each is checked against its
+tool's own argument parser where that parser is importable (Polygraphy, ModelOpt).
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.metadata
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.build import BuildResult
+from workbench.compare import Comparison, KeepPrecisionResult
+from workbench.diagnose import Diagnosis
+from workbench.env import EnvironmentReport, collect_environment
+from workbench.errors import WorkbenchError
+from workbench.fixing import FixSession, fix_script
+from workbench.serialize import JsonRecord
+from workbench.summary import ModelSummary
+from workbench.timing import Profile
+from workbench.workspace import Workspace
+
+#: NVIDIA's TensorRT container the Dockerfile starts from (override with --build-arg).
+TENSORRT_CONTAINER = "nvcr.io/nvidia/tensorrt:25.10-py3"
+
+
+@dataclass
+class Command(JsonRecord):
+    tool: str  # "polygraphy" | "trtexec" | "modelopt" | "python"
+    purpose: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        prefix = " ".join(f"{k}={v}" for k, v in self.env.items())
+        return (prefix + " " if prefix else "") + shlex.join(self.argv)
+
+
+@dataclass
+class ReportBundle(JsonRecord):
+    created: str
+    workspace: str
+    environment: EnvironmentReport
+    models: list[ModelSummary]
+    diagnoses: list[Diagnosis]
+    fix_sessions: list[FixSession]
+    builds: list[BuildResult]
+    comparisons: list[Comparison]
+    keep_precision: list[KeepPrecisionResult]
+    profiles: list[Profile]
+    commands: list[Command]
+    requirements: str
+    dockerfile: str
+
+
+# ----------------------------------------------------------------------------- collecting
+
+
+def _load_all(workspace: Workspace, kind: str, cls: Any) -> list[Any]:
+    items = []
+    for path in workspace.results(kind):
+        try:
+            items.append(cls.load(path))
+        except (ValueError, KeyError, TypeError):
+            continue  # a result from an incompatible older version: skip, do not fail the report
+    return items
+
+
+def collect(workspace: Workspace) -> ReportBundle:
+    """Everything the workspace holds, as one bundle."""
+    if not workspace.root.is_dir():
+        raise WorkbenchError(f"{workspace.root} is not a workspace folder.")
+    builds = []
+    for entry in workspace.index().get("builds", []):
+        path = workspace.root / "engines" / str(entry.get("cache_key", ""))[:16] / "result.json"
+        if path.is_file():
+            builds.append(BuildResult.load(path))
+    diagnoses = _load_all(workspace, "diagnoses", Diagnosis)
+    fix_sessions = _load_all(workspace, "fix_sessions", FixSession)
+    comparisons = _load_all(workspace, "comparisons", Comparison)
+    keep = _load_all(workspace, "keep_precision", KeepPrecisionResult)
+    profiles = _load_all(workspace, "profiles", Profile)
+    if not any([builds, diagnoses, fix_sessions, comparisons, keep, profiles]):
+        raise WorkbenchError(
+            f"{workspace.root} holds no results yet: run build, compare, diagnose or profile with -o {workspace.root} first."
+        )
+    model_paths = (
+        {b.model for b in builds}
+        | {d.model for d in diagnoses}
+        | {c.reference.get("model", "") for c in comparisons}
+        | {s.original_path for s in fix_sessions}
+    )
+    models = []
+    for model_path in sorted(p for p in model_paths if p and Path(p).is_file()):
+        from workbench.model import load_model
+        from workbench.summary import summarize
+
+        try:
+            models.append(summarize(load_model(model_path)))
+        except WorkbenchError:
+            continue
+    bundle = ReportBundle(
+        created=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        workspace=str(workspace.root),
+        environment=collect_environment(),
+        models=models,
+        diagnoses=diagnoses,
+        fix_sessions=fix_sessions,
+        builds=builds,
+        comparisons=comparisons,
+        keep_precision=keep,
+        profiles=profiles,
+        commands=[],
+        requirements=requirements_lock(),
+        dockerfile="",
+    )
+    bundle.commands = reproduction_commands(bundle)
+    bundle.dockerfile = dockerfile(bundle)
+    return bundle
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _shape_args(profile: dict[str, list[list[int]]], style: str) -> list[str]:
+    def dims(shape: list[int]) -> str:
+        return "x".join(str(d) for d in shape)
+
+    if not profile:
+        return []
+    if style == "trtexec":
+        return [
+            "--minShapes=" + ",".join(f"{k}:{dims(v[0])}" for k, v in profile.items()),
+            "--optShapes=" + ",".join(f"{k}:{dims(v[1])}" for k, v in profile.items()),
+            "--maxShapes=" + ",".join(f"{k}:{dims(v[2])}" for k, v in profile.items()),
+        ]
+    args: list[str] = []
+    for flag, i in (("--trt-min-shapes", 0), ("--trt-opt-shapes", 1), ("--trt-max-shapes", 2)):
+        args.append(flag)
+        args += [f"{k}:[{','.join(str(d) for d in v[i])}]" for k, v in profile.items()]
+    return args
+
+
+def _modelopt_command(build: BuildResult, transformed: str) -> Command | None:
+    transform = build.transform
+    if transform is None:
+        return None
+    exclude = ["--nodes_to_exclude", *transform.nodes_excluded] if transform.nodes_excluded else []
+    if transform.method == "autocast":
+        argv = [
+            "python",
+            "-m",
+            "modelopt.onnx.autocast",
+            "--onnx_path",
+            Path(build.model).name,
+            "--low_precision_type",
+            build.precision,
+            "--keep_io_types",
+            "--output_path",
+            transformed,
+            *exclude,
+        ]
+    else:
+        argv = [
+            "python",
+            "-m",
+            "modelopt.onnx.quantization",
+            "--onnx_path",
+            Path(build.model).name,
+            "--quantize_mode",
+            build.precision,
+            "--calibration_data_path",
+            "calibration.npz",
+            "--calibration_method",
+            transform.calibrator or "max",
+            "--calibration_eps",
+            "cpu",
+            "--high_precision_dtype",
+            "fp32",
+            "--output_path",
+            transformed,
+            *exclude,
+        ]
+    return Command(
+        "modelopt",
+        f"{build.precision.upper()} transform with ModelOpt (for TensorRT 11 and TensorRT-RTX)",
+        argv,
+    )
+
+
+def reproduction_commands(bundle: ReportBundle) -> list[Command]:
+    commands: list[Command] = []
+    for session in bundle.fix_sessions:
+        if session.steps:
+            name = Path(session.original_path).name
+            commands.append(
+                Command(
+                    "python",
+                    f"re-apply the fixes to {name} (the script is in the JSON bundle)",
+                    ["python", "fix.py", name, Path(name).stem + ".fixed.onnx"],
+                )
+            )
+    seen_models: set[str] = set()
+    for build in bundle.builds:
+        if not build.ok:
+            continue
+        stem = Path(build.model).stem
+        source = Path(build.model).name  # commands run where the report's files are copied
+        engine = f"{stem}.{build.precision}.engine"
+        profile = build.shapes[0] if build.shapes else {}
+        transformed = f"{stem}.{build.precision}.onnx"
+        modelopt = _modelopt_command(build, transformed)
+        if modelopt is not None:
+            commands.append(modelopt)
+        strongly_typed_input = transformed if modelopt is not None else source
+        # TensorRT 11: strongly typed, precision already in the graph.
+        commands.append(
+            Command(
+                "trtexec",
+                f"{build.precision.upper()} engine with TensorRT 11 (strongly typed)",
+                [
+                    "trtexec",
+                    f"--onnx={strongly_typed_input}",
+                    "--stronglyTyped",
+                    f"--saveEngine={engine}",
+                    *_shape_args(profile, "trtexec"),
+                ],
+            )
+        )
+        # TensorRT 10: the original graph with precision flags.
+        flags = {
+            "fp16": ["--fp16"],
+            "bf16": ["--bf16"],
+            "int8": ["--int8", "--calib=calibration.cache"],
+            "fp8": ["--fp8"],
+            "tf32": [],
+            "fp32": ["--noTF32"],
+        }[build.precision]
+        if build.config.keep_precision and build.precision in ("fp16", "bf16", "int8"):
+            flags = [
+                *flags,
+                "--precisionConstraints=obey",
+                "--layerPrecisions=" + ",".join(f"{n}:fp32" for n in build.config.keep_precision),
+            ]
+        commands.append(
+            Command(
+                "trtexec",
+                f"{build.precision.upper()} engine with TensorRT 10 (builder flags)",
+                [
+                    "trtexec",
+                    f"--onnx={source if build.precision != 'fp8' else transformed}",
+                    *flags,
+                    f"--saveEngine={engine}",
+                    *_shape_args(profile, "trtexec"),
+                ],
+            )
+        )
+        # TensorRT-RTX through Polygraphy, ahead of time for the same compute capability.
+        cc = (
+            build.target[2:-1] + "." + build.target[-1]
+            if build.target and build.target.startswith("sm")
+            else None
+        )
+        rtx = [
+            "polygraphy",
+            "convert",
+            strongly_typed_input,
+            "-o",
+            engine,
+            *_shape_args(profile, "polygraphy"),
+        ]
+        if cc:
+            rtx += ["--compute-capabilities", cc]
+        commands.append(
+            Command(
+                "polygraphy",
+                f"{build.precision.upper()} engine with TensorRT-RTX for {build.target or 'this GPU'}",
+                rtx,
+                {"POLYGRAPHY_USE_TENSORRT_RTX": "1"},
+            )
+        )
+        if build.model not in seen_models:
+            seen_models.add(build.model)
+            shape = (
+                ["--input-shapes", *[f"{k}:[{','.join(str(d) for d in v[1])}]" for k, v in profile.items()]]
+                if profile
+                else []
+            )
+            commands.append(
+                Command(
+                    "polygraphy",
+                    f"FP32 reference outputs of {Path(build.model).name}, every tensor (ONNX Runtime)",
+                    [
+                        "polygraphy",
+                        "run",
+                        source,
+                        "--onnxrt",
+                        "--onnx-outputs",
+                        "mark",
+                        "all",
+                        *shape,
+                        "--save-outputs",
+                        "reference.json",
+                    ],
+                )
+            )
+        if modelopt is not None:
+            shape = (
+                ["--input-shapes", *[f"{k}:[{','.join(str(d) for d in v[1])}]" for k, v in profile.items()]]
+                if profile
+                else []
+            )
+            commands.append(
+                Command(
+                    "polygraphy",
+                    f"{build.precision.upper()} drift against the FP32 reference, every tensor",
+                    [
+                        "polygraphy",
+                        "run",
+                        transformed,
+                        "--onnxrt",
+                        "--onnx-outputs",
+                        "mark",
+                        "all",
+                        *shape,
+                        "--load-outputs",
+                        "reference.json",
+                        "--check-error-stat",
+                        "max",
+                    ],
+                )
+            )
+    return commands
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def validate_polygraphy(argv: list[str]) -> str | None:
+    """None when Polygraphy's own parser accepts the command, else why not."""
+    import argparse
+    import contextlib
+    import io
+
+    from polygraphy.tools.registry import TOOL_REGISTRY
+
+    parser = argparse.ArgumentParser(prog="polygraphy")
+    subparsers = parser.add_subparsers(dest="tools")
+    subparsers.required = True
+    for tool in TOOL_REGISTRY:
+        tool.setup_parser(subparsers)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            args, unknown = parser.parse_known_args(argv[1:])
+    except SystemExit:
+        return f"polygraphy rejects it: {err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else 'usage error'}"
+    if unknown:
+        return f"polygraphy does not know {unknown}"
+    try:
+        args.subcommand.parse(args)
+    except BaseException as exc:  # Polygraphy reports bad values with G_LOGGER.critical -> exception
+        return f"polygraphy rejects the values: {exc}"
+    return None
+
+
+def validate_modelopt(argv: list[str]) -> str | None:
+    """None when ModelOpt's own CLI parser (quantization or autocast) accepts the command."""
+    import contextlib
+    import importlib
+    import io
+
+    module = argv[2]
+    parser = importlib.import_module(f"{module}.__main__").get_parser()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            parser.parse_args(argv[3:])
+    except SystemExit:
+        return f"{module} rejects {shlex.join(argv[3:])}"
+    return None
+
+
+#: trtexec options the reports use (documented in `trtexec --help`), and value patterns.
+_TRTEXEC_FLAGS = {
+    "--onnx": r".+",
+    "--saveEngine": r".+",
+    "--stronglyTyped": None,
+    "--fp16": None,
+    "--bf16": None,
+    "--int8": None,
+    "--fp8": None,
+    "--noTF32": None,
+    "--calib": r".+",
+    "--precisionConstraints": r"(none|prefer|obey)",
+    "--layerPrecisions": r"[^:,]+:(fp32|fp16|bf16|int8|fp8)(,[^:,]+:(fp32|fp16|bf16|int8|fp8))*",
+    "--minShapes": r"[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*",
+    "--optShapes": r"[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*",
+    "--maxShapes": r"[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*",
+}
+
+
+def validate_trtexec(argv: list[str]) -> str | None:
+    """trtexec is not installed here: check each option against its documented syntax."""
+    import re
+
+    if argv[0] != "trtexec":
+        return "not a trtexec command"
+    if not any(a.startswith("--onnx=") for a in argv[1:]):
+        return "trtexec needs --onnx="
+    for arg in argv[1:]:
+        name, sep, value = arg.partition("=")
+        if name not in _TRTEXEC_FLAGS:
+            return f"unknown trtexec option {name}"
+        pattern = _TRTEXEC_FLAGS[name]
+        if (pattern is None) != (not sep):
+            return f"{name} {'takes no value' if pattern is None else 'needs =VALUE'}"
+        if pattern is not None and not re.fullmatch(pattern, value):
+            return f"bad value for {name}: {value}"
+    return None
+
+
+def validate(command: Command) -> str | None:
+    if command.tool == "polygraphy":
+        return validate_polygraphy(command.argv)
+    if command.tool == "modelopt":
+        return validate_modelopt(command.argv)
+    if command.tool == "trtexec":
+        return validate_trtexec(command.argv)
+    return None
+
+
+# ----------------------------------------------------------------------------- lock file and Dockerfile
+
+
+def requirements_lock() -> str:
+    """The environment that produced the report, pinned (``name==version``, sorted)."""
+    pins = sorted(
+        {
+            f"{d.metadata['Name']}=={d.version}"
+            for d in importlib.metadata.distributions()
+            if d.metadata["Name"]
+        },
+        key=str.lower,
+    )
+    return "# The environment that produced this report.\n" + "\n".join(pins) + "\n"
+
+
+def dockerfile(bundle: ReportBundle) -> str:
+    """A Dockerfile on NVIDIA's TensorRT container that reruns the builds on a GPU machine."""
+    pins = [
+        line
+        for line in bundle.requirements.splitlines()
+        if line.split("==")[0].lower()
+        in {"onnx", "onnxruntime", "polygraphy", "onnx-graphsurgeon", "nvidia-modelopt", "numpy", "onnxslim"}
+    ]
+    steps = [
+        c
+        for c in bundle.commands
+        if c.tool in ("modelopt", "trtexec", "python") and "TensorRT 10" not in c.purpose
+    ]
+    return "\n".join(
+        [
+            "# Reproduces the report's builds on a machine with an NVIDIA GPU:",
+            "#   docker build -t trt-workbench-repro . && docker run --gpus all trt-workbench-repro",
+            f"ARG BASE={TENSORRT_CONTAINER}",
+            "FROM ${BASE}",
+            "WORKDIR /work",
+            "# Copy the models, calibration.npz and fix.py from the report bundle next to this file.",
+            "COPY . /work",
+            f"RUN python -m pip install --no-cache-dir {' '.join(pins)}",
+            *[f"RUN {c.text}" for c in steps],
+            "",
+        ]
+    )
+
+
+# ----------------------------------------------------------------------------- HTML
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p class=muted>none</p>"
+    keys = list(rows[0])
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in keys)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(k)))}</td>" for k in keys) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def render_html(bundle: ReportBundle) -> str:
+    import plotly.offline
+
+    from workbench.plots import (
+        drift_depth_figure,
+        latency_figure,
+        layer_timing_figure,
+        op_histogram_figure,
+        output_error_figure,
+        precision_per_layer_figure,
+    )
+
+    def fig(figure: Any) -> str:
+        return str(figure.to_html(full_html=False, include_plotlyjs=False))
+
+    parts = [
+        f"<h1>TensorRT Workbench report</h1><p class=muted>{html.escape(bundle.created)} · workspace {html.escape(bundle.workspace)}</p>"
+    ]
+    parts.append(
+        "<h2 id=environment>Environment</h2>"
+        + _table([{"component": k, "version": v} for k, v in bundle.environment.lines()])
+    )
+    parts.append("<h2 id=models>Models</h2>")
+    for summary in bundle.models:
+        parts.append(f"<h3>{html.escape(summary.name)}</h3>")
+        parts.append(
+            _table([{"input": t.name, "dtype": t.dtype, "shape": t.shape_str()} for t in summary.inputs])
+        )
+        parts.append(
+            f"<p>{summary.node_count} nodes, {summary.parameter_count:,} parameters, opsets {html.escape(json.dumps(summary.opsets))}, sha256 {summary.content_hash[:16]}</p>"
+        )
+        parts.append(fig(op_histogram_figure(summary)))
+    parts.append("<h2 id=diagnoses>Diagnoses and fixes</h2>")
+    for d in bundle.diagnoses:
+        parts.append(
+            f"<h3>{html.escape(Path(d.model).name)}: parses {d.parse_ok}, builds {d.build_ok} ({html.escape(d.backend.name if d.backend else '')} {html.escape(d.backend.version if d.backend else '')})</h3>"
+        )
+        parts.append(
+            _table(
+                [
+                    {
+                        "stage": e.stage,
+                        "node": e.node_name,
+                        "op": e.op_type,
+                        "message": e.message.splitlines()[0] if e.message else "",
+                        "fixes": ", ".join(e.fixes),
+                    }
+                    for e in d.errors
+                ]
+            )
+        )
+    for s in bundle.fix_sessions:
+        parts.append(f"<h3>Fixes applied to {html.escape(Path(s.original_path).name)}</h3>")
+        parts.append(
+            _table(
+                [
+                    {
+                        "fix": st.fix_id,
+                        "op count change": json.dumps(st.diff.op_count_delta),
+                        "outputs match": st.meaning.passed,
+                        "parses after": st.after.parse_ok,
+                        "builds after": st.after.build_ok,
+                    }
+                    for st in s.steps
+                ]
+            )
+        )
+        parts.append(f"<details><summary>fix.py</summary><pre>{html.escape(fix_script(s))}</pre></details>")
+    parts.append("<h2 id=builds>Builds</h2>")
+    parts.append(
+        _table(
+            [
+                {
+                    "model": Path(b.model).name,
+                    "precision": b.precision,
+                    "ok": b.ok,
+                    "backend": f"{b.backend.name} {b.backend.version}" if b.backend else "",
+                    "target": b.target,
+                    "engine MiB": round((b.engine_bytes or 0) / 2**20, 2),
+                    "build s": round(b.build_seconds or 0, 2),
+                    "layers by precision": json.dumps(b.precision_counts),
+                    "warnings": " | ".join(b.warnings),
+                    "error": b.error,
+                }
+                for b in bundle.builds
+            ]
+        )
+    )
+    if any(b.ok for b in bundle.builds):
+        parts.append(fig(precision_per_layer_figure(bundle.builds)))
+    for b in bundle.builds:
+        if b.ok:
+            parts.append(
+                f"<details><summary>{html.escape(b.config.label())}: {len(b.layers)} engine layers</summary>"
+                + _table(
+                    [
+                        {
+                            "layer": layer.name,
+                            "type": layer.type,
+                            "precision": layer.precision,
+                            "onnx nodes": ", ".join(layer.onnx_nodes),
+                        }
+                        for layer in b.layers
+                    ]
+                )
+                + "</details>"
+            )
+    parts.append("<h2 id=accuracy>Accuracy and drift</h2>")
+    for c in bundle.comparisons:
+        parts.append(
+            f"<p>Reference: FP32 in {html.escape(c.reference.get('backend', ''))} on the {html.escape(c.reference.get('device', ''))}; inputs {html.escape(json.dumps(c.inputs))} ({html.escape(c.input_source)})</p>"
+        )
+        parts.append(
+            _table(
+                [
+                    {
+                        "precision": r.precision,
+                        "computed by": r.backend,
+                        "output": o.name,
+                        "max_abs": o.max_abs,
+                        "mean_abs": o.mean_abs,
+                        "rel": o.rel,
+                        "cosine": o.cosine,
+                        "snr_db": o.snr_db,
+                        "top-1": r.top1_agreement,
+                        "pass": r.passed,
+                    }
+                    for r in c.results
+                    for o in r.outputs
+                ]
+            )
+        )
+        if any(r.outputs for r in c.results):
+            parts.append(fig(output_error_figure(c)))
+        if any(r.layerwise for r in c.results):
+            parts.append(fig(drift_depth_figure(c)))
+    for k in bundle.keep_precision:
+        parts.append(
+            f"<h3>Keep-precision search ({k.precision.upper()}): tolerances {html.escape(json.dumps(k.tolerances))} {'met' if k.met else 'not met'} after {k.trials} trials</h3><pre>{html.escape(chr(10).join(k.nodes))}</pre>"
+        )
+    parts.append("<h2 id=timing>Timing</h2>")
+    for p in bundle.profiles:
+        lat = p.latency_ms
+        parts.append(
+            f"<h3>{html.escape(p.backend)} on {html.escape(p.device)}: mean {lat.mean:.3f} ms, p99 {lat.p99:.3f} ms, {p.throughput:.1f}/s</h3><p class=muted>{html.escape(' '.join(p.notes))}</p>"
+        )
+        parts.append(fig(layer_timing_figure(p)))
+    if bundle.profiles:
+        parts.append(
+            fig(latency_figure({f"{Path(p.model).name} #{i}": p for i, p in enumerate(bundle.profiles)}))
+        )
+    parts.append("<h2 id=commands>Reproduce</h2>")
+    parts.append(_table([{"tool": c.tool, "purpose": c.purpose, "command": c.text} for c in bundle.commands]))
+    parts.append(f"<h3>Dockerfile</h3><pre>{html.escape(bundle.dockerfile)}</pre>")
+    parts.append(
+        f"<details><summary>requirements.lock</summary><pre>{html.escape(bundle.requirements)}</pre></details>"
+    )
+    style = "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;font-size:13px;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}th{background:#f4f4f4}.muted{color:#777}pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:12px}h2{border-bottom:2px solid #76b900}"
+    plotly_js = plotly.offline.get_plotlyjs()
+    return f'<!DOCTYPE html><html><head><meta charset=utf-8><title>TensorRT Workbench report</title><style>{style}</style><script type="text/javascript">{plotly_js}</script></head><body>{"".join(parts)}</body></html>'
+
+
+def write_report(workspace: Workspace, output: Path) -> tuple[Path, Path]:
+    """Write ``report.html`` (self-contained) and ``report.json`` (the bundle) plus
+    ``requirements.lock``, ``Dockerfile`` and the fix scripts beside it."""
+    bundle = collect(workspace)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_html(bundle), encoding="utf-8")
+    json_path = output.with_suffix(".json")
+    json_path.write_text(bundle.to_json())
+    (output.parent / "requirements.lock").write_text(bundle.requirements)
+    (output.parent / "Dockerfile").write_text(bundle.dockerfile)
+    for i, session in enumerate(s for s in bundle.fix_sessions if s.steps):
+        (output.parent / ("fix.py" if i == 0 else f"fix_{i}.py")).write_text(fix_script(session))
+    return output, json_path
