@@ -72,3 +72,37 @@ def test_upload_broken_model_diagnose_and_fix(tmp_path: Path) -> None:
         page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
         screenshot(page, "05_drift_chart")
         assert "onnxruntime-cpu" in page.inner_text("body")
+
+
+@pytest.mark.rtx
+def test_cancel_a_running_build(tmp_path: Path) -> None:
+    from conftest import has_module
+
+    from workbench.precision import modelopt_available
+
+    if not has_module("tensorrt-rtx") or not modelopt_available():
+        pytest.skip("needs TensorRT-RTX and Model Optimizer")
+    with streamlit_server(tmp_path / "home", "--sample", "resnet_cnn.onnx") as url, browser_page() as page:
+        page.goto(f"{url}/")
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
+        page.get_by_role("link", name="Build").click()
+        page.get_by_text("Precisions").wait_for(timeout=60_000)
+        page.locator('[data-testid="stMultiSelect"] input').first.click()
+        page.keyboard.type("int8")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Escape")
+        page.get_by_text("Synthetic (smoke test only)").click()
+        page.get_by_text("SYNTHETIC DATA").wait_for(timeout=60_000)
+        page.get_by_role("button", name="Build", exact=True).click()
+        page.get_by_role("button", name="Cancel", exact=True).wait_for(timeout=30_000)
+        page.get_by_text("int8 · input:1x3x224x224,8x3x224x224,32x3x224x224: transforming").wait_for(
+            timeout=60_000
+        )
+        page.get_by_role("button", name="Cancel", exact=True).click()
+        page.get_by_text("Building…").wait_for(state="detached", timeout=30_000)
+        # Long enough for the INT8 transform and build to have finished, had they not been stopped.
+        page.wait_for_timeout(15_000)
+        screenshot(page, "06_build_cancelled")
+        assert "Engines" not in page.inner_text("body")
+        engines = list((tmp_path / "home").rglob("*.int8.engine"))
+        assert engines == [], "the cancelled INT8 build went on"

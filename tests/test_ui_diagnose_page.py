@@ -59,3 +59,22 @@ def test_bad_shapes_give_one_sentence() -> None:
     at = _press(at, "Diagnose")
     assert not at.exception
     assert any("NAME:DIMS" in e.value for e in at.error)
+
+
+def test_graph_marks_the_failing_nodes() -> None:
+    import json
+
+    at = _app_on("broken_contrib_ops.onnx")
+    at = _press(at, "Diagnose")
+    graphs = [
+        json.loads(c.proto.spec)
+        for c in at.get("plotly_chart")
+        if "Graph" in json.loads(c.proto.spec)["layout"]["title"]["text"]
+    ]
+    assert graphs, "the graph view is missing"
+    nodes = graphs[0]["data"][1]
+    colors = dict(
+        zip([t.split("<br>")[0].strip("<b>/") for t in nodes["hovertext"]], nodes["marker"]["color"])
+    )
+    assert colors["mlp/fc1/FusedMatMul"] == "#d62728"
+    assert any("TensorRT: error" in t for t in nodes["hovertext"])

@@ -68,3 +68,27 @@ def test_server_path_with_external_data() -> None:
     assert not at.exception
     summary = _summary_json(at)
     assert summary.external_data_files == ["detector_external.onnx.data"]
+
+
+def test_two_sessions_never_share_workspaces() -> None:
+    from workbench.ui.state import Session
+
+    first, second = _app(), _app()
+    first.run()
+    second.run()
+    uploads = {}
+    for at, name in ((first, "detector.onnx"), (second, "transformer_encoder.onnx")):
+        at.radio(key="model_source").set_value("Upload").run()
+        at.file_uploader(key="model_upload").set_value(
+            (name, sample(name).read_bytes(), "application/octet-stream")
+        ).run()
+        sess = at.session_state["trt_workbench_session"]
+        assert isinstance(sess, Session)
+        uploads[name] = sess
+    a, b = uploads["detector.onnx"], uploads["transformer_encoder.onnx"]
+    assert a.workspace.root != b.workspace.root
+    assert a.model is not None and b.model is not None
+    assert a.workspace.root in a.model.path.parents and b.workspace.root in b.model.path.parents
+    assert not list(b.workspace.root.rglob("detector.onnx")) and not list(
+        a.workspace.root.rglob("transformer_encoder.onnx")
+    )

@@ -239,3 +239,124 @@ def builds_table(
             row["accuracy by"] = acc.backend
         rows.append(row)
     return rows
+
+
+_STATUS_COLORS = {
+    "supported": "#76b900",
+    "unsupported": "#d62728",
+    "blocked": "#ff9896",
+    "error": "#d62728",
+    "unknown": "#9e9e9e",
+}
+
+
+def graph_figure(
+    proto: Any,
+    *,
+    status: dict[str, str] | None = None,
+    shapes: dict[str, str] | None = None,
+    drift: dict[str, float] | None = None,
+    times: dict[str, float] | None = None,
+    precision: dict[str, str] | None = None,
+    focus: str | None = None,
+    radius: int = 3,
+    max_nodes: int = 400,
+) -> go.Figure:
+    """The model as a layered graph drawn with plotly (no CDN, works offline).
+
+    Nodes sit in columns by depth (longest path from the inputs) and are coloured by
+    status (parser error, unsupported, supported) or, when given, engine precision; hover
+    shows the op, output shapes, drift and time. Graphs larger than ``max_nodes`` show the
+    neighbourhood of ``focus`` (``radius`` hops) so they stay readable.
+    """
+    import plotly.graph_objects as go
+
+    nodes = list(proto.graph.node)
+    names = [n.name or f"{n.op_type}#{i}" for i, n in enumerate(nodes)]
+    producer = {out: i for i, n in enumerate(nodes) for out in n.output if out}
+    edges = [(producer[t], i) for i, n in enumerate(nodes) for t in n.input if t in producer]
+    keep = set(range(len(nodes)))
+    if len(nodes) > max_nodes:
+        center = names.index(focus) if focus in names else 0
+        neighbours: dict[int, set[int]] = {i: set() for i in range(len(nodes))}
+        for a, b in edges:
+            neighbours[a].add(b)
+            neighbours[b].add(a)
+        keep, frontier = {center}, {center}
+        for _ in range(radius):
+            frontier = {m for n in frontier for m in neighbours[n]} - keep
+            keep |= frontier
+    depth = [0] * len(nodes)
+    for a, b in sorted(edges, key=lambda e: e[1]):  # nodes are in topological order
+        depth[b] = max(depth[b], depth[a] + 1)
+    rows: dict[int, int] = {}
+    position = {}
+    for i in sorted(keep):
+        row = rows.get(depth[i], 0)
+        rows[depth[i]] = row + 1
+        position[i] = (depth[i], -row)
+    edge_x: list[float | None] = []
+    edge_y: list[float | None] = []
+    for a, b in edges:
+        if a in position and b in position:
+            edge_x += [position[a][0], position[b][0], None]
+            edge_y += [position[a][1], position[b][1], None]
+    fig = go.Figure(
+        go.Scatter(
+            x=edge_x,
+            y=edge_y,
+            mode="lines",
+            line={"color": "#c8c8c8", "width": 1},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    order = sorted(position)
+    colors, texts = [], []
+    for i in order:
+        name = names[i]
+        if precision and name in precision:
+            colors.append(_PRECISION_COLORS.get(precision[name], "#9e9e9e"))
+        else:
+            colors.append(_STATUS_COLORS.get((status or {}).get(name, "unknown"), "#9e9e9e"))
+        parts = [f"<b>{name}</b>", nodes[i].op_type]
+        if shapes:
+            parts += [f"{out}: {shapes[out]}" for out in nodes[i].output if out in shapes]
+        if status and name in status:
+            parts.append(f"TensorRT: {status[name]}")
+        if precision and name in precision:
+            parts.append(f"engine precision: {precision[name]}")
+        if drift and name in drift:
+            parts.append(f"drift max_abs: {drift[name]:.3g}")
+        if times and name in times:
+            parts.append(f"time: {times[name]:.3f} ms")
+        texts.append("<br>".join(parts))
+    fig.add_trace(
+        go.Scatter(
+            x=[position[i][0] for i in order],
+            y=[position[i][1] for i in order],
+            mode="markers+text",
+            marker={"size": 14, "color": colors, "line": {"width": 1, "color": "#444"}},
+            text=[nodes[i].op_type for i in order],
+            textposition="top center",
+            textfont={"size": 9},
+            hovertext=texts,
+            hoverinfo="text",
+            showlegend=False,
+        )
+    )
+    shown = (
+        f"{len(order)} of {len(nodes)} nodes around {names[min(keep)] if focus is None else focus}"
+        if len(order) < len(nodes)
+        else f"{len(nodes)} nodes"
+    )
+    fig.update_layout(
+        title=f"Graph ({shown})",
+        height=520,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        plot_bgcolor="white",
+        dragmode="pan",
+    )
+    return fig

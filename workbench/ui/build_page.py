@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -119,24 +120,41 @@ def _run(sess: Session, configs: list[BuildConfig], calibration: CalibrationData
     }
     events: queue.Queue[BuildProgress] = queue.Queue()
     outcome: dict[str, Any] = {}
+    cancel = threading.Event()
 
     def work() -> None:
         try:
             outcome["results"] = build_matrix(
-                model, configs, workspace=sess.workspace, calibration=calibration, progress=events.put
+                model,
+                configs,
+                workspace=sess.workspace,
+                calibration=calibration,
+                progress=events.put,
+                cancelled=cancel.is_set,
             )
         except Exception as exc:  # shown next to the Build button, never as a traceback page
             outcome["error"] = exc
 
+    # Any click (Cancel included) makes Streamlit rerun the page, which interrupts this loop
+    # at its next element update: the builds are then cancelled, their workers killed.
+    st.button("Cancel", key="build_cancel")
+    clock = st.empty()
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
-    while worker.is_alive() or not events.empty():
-        try:
-            p = events.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        bars[p.index].progress(fraction.get(p.stage, 0.5), text=f"{p.label}: {p.stage}")
+    started = time.monotonic()
+    try:
+        while worker.is_alive() or not events.empty():
+            try:
+                p = events.get(timeout=0.25)
+            except queue.Empty:
+                clock.caption(f"Building… {time.monotonic() - started:.0f} s")
+                continue
+            bars[p.index].progress(fraction.get(p.stage, 0.5), text=f"{p.label}: {p.stage}")
+    except BaseException:
+        cancel.set()
+        raise
     worker.join()
+    clock.empty()
     if "error" in outcome:
         error = outcome["error"]
         st.error(error.message if isinstance(error, WorkbenchError) else f"The build failed: {error}")

@@ -305,6 +305,12 @@ def render() -> None:
     _errors(sess, fs)
     _findings(sess, fs)
     _capability(fs)
+    with st.expander(
+        "Graph, coloured by what TensorRT makes of each node", expanded=not fs.current_diagnosis.parse_ok
+    ):
+        from workbench.ui.graph_view import render_graph
+
+        render_graph(sess, "diagnose")
     _history(sess, fs)
 
 
