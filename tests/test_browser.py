@@ -25,6 +25,7 @@ def test_opens_on_a_bundled_sample_and_shows_its_summary(tmp_path: Path) -> None
         page.goto(f"{url}/")
         page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
         page.get_by_text("transformer_encoder.onnx").first.wait_for(timeout=30_000)
+        page.get_by_text("Operators in transformer_encoder.onnx (34 nodes)").wait_for(timeout=30_000)
         body = page.inner_text("body")
         assert "hidden_states" in body
         assert "Operators in transformer_encoder.onnx (34 nodes)" in body
@@ -49,7 +50,7 @@ def test_upload_broken_model_diagnose_and_fix(tmp_path: Path) -> None:
         page.get_by_role("link", name="Diagnose & fix").click()
         page.get_by_role("button", name="Diagnose").click()
         page.get_by_text("parse error at /pool/ReduceMean").first.wait_for(timeout=60_000)
-        assert "build-time constant" in page.inner_text("body")
+        page.get_by_text("must resolve to a build-time constant").first.wait_for(timeout=30_000)
         screenshot(page, "02_diagnosis")
 
         page.get_by_role("button", name="Apply: Fold constants").first.click()
@@ -62,16 +63,15 @@ def test_upload_broken_model_diagnose_and_fix(tmp_path: Path) -> None:
         page.get_by_text("fixed: broken_reduce_axes_subgraph.onnx").wait_for(timeout=60_000)
         page.get_by_role("button", name="Build", exact=True).click()
         page.get_by_text("Built with tensorrt-rtx").wait_for(timeout=180_000)
+        page.get_by_text("fp16 · static: 8 layers").wait_for(timeout=30_000)
         screenshot(page, "04_built_fp32_fp16")
-        body = page.inner_text("body")
-        assert "Engines" in body and "fp16" in body
 
         page.get_by_role("link", name="Accuracy").click()
         page.get_by_role("button", name="Compare", exact=True).click()
         page.get_by_text("Layer-by-layer drift from FP32").wait_for(timeout=180_000)
         page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
+        page.get_by_text("INT8 (onnxruntime-cpu)").first.wait_for(timeout=30_000)
         screenshot(page, "05_drift_chart")
-        assert "onnxruntime-cpu" in page.inner_text("body")
 
 
 @pytest.mark.rtx
