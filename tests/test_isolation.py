@@ -66,16 +66,14 @@ def test_native_output_does_not_corrupt_results(pool: WorkerPool) -> None:
 
 
 def test_parallel_tasks_use_separate_workers(pool: WorkerPool) -> None:
-    results = []
+    pids = []
 
-    def go(i: int) -> None:
-        results.append(pool.run("worker_tasks:sleep", {"seconds": 0.5}))
+    def go() -> None:
+        pids.append(pool.run("worker_tasks:sleep_pid", {"seconds": 1.0}))
 
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
-    start = time.monotonic()
+    threads = [threading.Thread(target=go) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert results == ["woke", "woke"]
-    assert time.monotonic() - start < 5
+    assert len(set(pids)) == 2, "two tasks at once must run in two workers"

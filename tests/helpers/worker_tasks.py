@@ -36,3 +36,8 @@ def native_print_then_value():
     os.write(1, b"native stdout noise\n")  # must not corrupt the protocol
     os.write(2, b"native stderr noise\n")
     return 42
+
+
+def sleep_pid(seconds):
+    time.sleep(seconds)
+    return os.getpid()
