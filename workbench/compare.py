@@ -128,9 +128,10 @@ def reference_inputs(
             feeds[info.name] = rng.random(shape) < 0.5
         else:
             feeds[info.name] = rng.integers(1, 4, size=shape).astype(dtype)
-    how = (
-        "random, matched to the calibration data's statistics" if calibration is not None else "random normal"
-    )
+    if calibration is not None and not calibration.synthetic:
+        how = "random, matched to the calibration data's statistics"
+    else:
+        how = "random normal (no real data given: give --inputs or --calib for inputs like yours)"
     return feeds, how
 
 
