@@ -197,3 +197,27 @@ def test_cli_compare_and_keep_precision_contract(tmp_path: Path) -> None:
     )
     assert keep.returncode == 0, keep.stderr
     assert set(json.loads(keep.stdout)) >= {"nodes", "outputs", "met", "trials"}
+
+
+@needs_modelopt
+def test_comparison_and_search_can_be_cancelled(tmp_path: Path) -> None:
+    from workbench.isolation import TaskCancelled
+    from workbench.workspace import Workspace
+
+    model = load_model(sample("detector.onnx"))
+    calibration = CalibrationData(
+        {"image": np.random.default_rng(0).normal(size=(8, 3, 128, 128)).astype(np.float32)}, "t"
+    )
+    with pytest.raises(TaskCancelled):
+        compare_precisions(
+            model, ["int8"], workspace=Workspace(tmp_path), calibration=calibration, cancelled=lambda: True
+        )
+    with pytest.raises(TaskCancelled):
+        keep_precision_search(
+            model,
+            calibration=calibration,
+            tolerances={"cosine": 1.0},
+            workspace=Workspace(tmp_path),
+            cancelled=lambda: True,
+        )
+    assert not list(tmp_path.rglob("*.int8.onnx")), "nothing is transformed after a cancel"

@@ -112,7 +112,9 @@ def test_report_opens_offline_and_draws_its_charts(report: Path) -> None:
             lambda route: route.abort() if not route.request.url.startswith("file://") else route.continue_(),
         )
         page.goto(report.as_uri())
-        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5", timeout=30_000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5", timeout=30_000
+        )
         assert "Layer-by-layer drift" in page.inner_text("body")
 
 

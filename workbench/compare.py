@@ -331,8 +331,12 @@ def compare_precisions(
     calibrator: str = "entropy",
     samples: int = 4,
     progress: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Comparison:
-    """Outputs (and, with ``layerwise``, every tensor) of each precision against FP32."""
+    """Outputs (and, with ``layerwise``, every tensor) of each precision against FP32.
+
+    ``cancelled`` is checked between precisions and stops a running transform.
+    """
     from workbench.backends import BackendInfo
     from workbench.build import BuildConfig, prepare_model
     from workbench.workspace import Workspace
@@ -355,6 +359,7 @@ def compare_precisions(
     )  # compare the graphs TensorRT 11 / RTX build
     results = []
     for precision in precisions:
+        _check_cancelled(cancelled)
         if progress:
             progress(f"{precision}: transforming")
         config = BuildConfig(
@@ -363,7 +368,7 @@ def compare_precisions(
             calibrator=calibrator,
             profiles=[shapes] if shapes else [],
         )
-        path, _ = prepare_model(model, config, strongly_typed, workspace, calibration)
+        path, _ = prepare_model(model, config, strongly_typed, workspace, calibration, cancelled)
         if progress:
             progress(f"{precision}: running")
         results.append(
@@ -388,6 +393,13 @@ def compare_precisions(
     )
     workspace.save_result("comparisons", comparison, label=f"{model.name}: {', '.join(precisions)}")
     return comparison
+
+
+def _check_cancelled(cancelled: Callable[[], bool] | None) -> None:
+    if cancelled is not None and cancelled():
+        from workbench.isolation import TaskCancelled
+
+        raise TaskCancelled("Cancelled.")
 
 
 def drift_jumps(rows: list[LayerDrift], top: int = 10) -> list[tuple[LayerDrift, float]]:
@@ -476,6 +488,7 @@ def keep_precision_search(
     samples: int = 4,
     max_trials: int = 12,
     progress: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> KeepPrecisionResult:
     """Find a small set of nodes to keep out of quantization so the outputs meet the tolerances.
 
@@ -505,6 +518,7 @@ def keep_precision_search(
 
     def trial(nodes: list[str], layerwise: bool = False) -> PrecisionComparison:
         nonlocal trials
+        _check_cancelled(cancelled)
         trials += 1
         if progress:
             progress(f"trial {trials}: keeping {len(nodes)} node(s) in high precision")
@@ -514,7 +528,7 @@ def keep_precision_search(
             calibrator=calibrator,
             profiles=[shapes] if shapes else [],
         )
-        path, _ = prepare_model(model, config, backend, workspace, calibration)
+        path, _ = prepare_model(model, config, backend, workspace, calibration, cancelled)
         result = compare_one(
             precision,
             path,

@@ -8,8 +8,8 @@ import streamlit as st
 
 from workbench.calibration import synthetic_calibration
 from workbench.compare import compare_precisions, drift_jumps, engine_layer_for, keep_precision_search
-from workbench.errors import WorkbenchError
 from workbench.plots import drift_depth_figure, output_error_figure
+from workbench.ui.background import run_cancellable
 from workbench.ui.state import Session, session
 
 
@@ -119,16 +119,21 @@ def _keep_precision(sess: Session, tolerances: dict[str, float]) -> None:
     )
     if st.button("Search", key="acc_keep_run", disabled=not tolerances):
         assert sess.model is not None
-        with st.spinner("Re-quantizing and re-running…"):
-            try:
-                sess.keep_result = keep_precision_search(
-                    sess.model,
-                    calibration=_calibration(sess),
-                    tolerances=tolerances,
-                    workspace=sess.workspace,
-                )
-            except WorkbenchError as exc:
-                st.error(exc.message)
+        model = sess.model
+        calibration = _calibration(sess)
+        found = run_cancellable(
+            "Re-quantizing and re-running",
+            lambda cancelled: keep_precision_search(
+                model,
+                calibration=calibration,
+                tolerances=tolerances,
+                workspace=sess.workspace,
+                cancelled=cancelled,
+            ),
+            key="acc_keep",
+        )
+        if found is not None:
+            sess.keep_result = found
     result = sess.keep_result
     if result is None:
         return
@@ -178,19 +183,23 @@ def render() -> None:
                 t.name: [[1 if not isinstance(d, int) or d < 1 else d for d in (t.shape or [])]] * 3
                 for t in sess.summary.inputs
             }
-        with st.spinner("Transforming (ModelOpt) and running every precision in ONNX Runtime…"):
-            try:
-                sess.comparison = compare_precisions(
-                    sess.model,
-                    precisions,
-                    workspace=sess.workspace,
-                    calibration=calibration,
-                    shapes=shapes,
-                    layerwise=layerwise,
-                    tolerances=tolerances,
-                )
-            except WorkbenchError as exc:
-                st.error(exc.message)
+        model = sess.model
+        result = run_cancellable(
+            "Transforming (ModelOpt) and running every precision in ONNX Runtime",
+            lambda cancelled: compare_precisions(
+                model,
+                precisions,
+                workspace=sess.workspace,
+                calibration=calibration,
+                shapes=shapes,
+                layerwise=layerwise,
+                tolerances=tolerances,
+                cancelled=cancelled,
+            ),
+            key="acc",
+        )
+        if result is not None:
+            sess.comparison = result
     _results(sess)
     _keep_precision(sess, tolerances)
 

@@ -231,9 +231,13 @@ def _history(sess: Session, fs: FixSession) -> None:
     if cols[0].button(
         "Auto-fix", help="apply the top-ranked fixes until the model parses (and builds) or nothing applies"
     ):
-        with st.spinner("Fixing…"):
-            auto_fix(fs)
-        st.rerun()
+        from workbench.ui.background import run_cancellable
+
+        if (
+            run_cancellable("Fixing", lambda cancelled: auto_fix(fs, cancelled=cancelled), key="autofix")
+            is not None
+        ):
+            st.rerun()
     if cols[1].button("Undo last fix", disabled=not fs.steps):
         fs.undo()
         st.rerun()
