@@ -268,7 +268,8 @@ def compare_one(
     tolerances: dict[str, float],
 ) -> PrecisionComparison:
     engine, backend, note = _executor_for(precision)
-    if engine is None:
+
+    def unavailable(why: str | None) -> PrecisionComparison:
         return PrecisionComparison(
             precision=precision,
             backend=backend,
@@ -276,24 +277,18 @@ def compare_one(
             outputs=[],
             top1_agreement=None,
             available=False,
-            note=note,
+            note=why,
             model_path=candidate_path,
         )
+
+    if engine is None:
+        return unavailable(note)
     start = time.perf_counter()
     try:
         got = run_model(candidate_path, feeds, all_tensors=layerwise, engine=engine)
     except Exception as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return PrecisionComparison(
-            precision=precision,
-            backend=backend,
-            device="cpu",
-            outputs=[],
-            top1_agreement=None,
-            available=False,
-            note=f"{backend} could not run the {precision.upper()} model: {message}",
-            model_path=candidate_path,
-        )
+        return unavailable(f"{backend} could not run the {precision.upper()} model: {message}")
     outputs = [
         output_metrics(name, reference_all[name], np.asarray(got[name]).astype(np.float64))
         for name in output_names

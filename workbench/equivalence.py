@@ -18,7 +18,7 @@ from workbench.shapes import ShapeProfile
 ATOL = 1e-5
 RTOL = 1e-5
 _BATCH_NAMES = {"batch", "batch_size", "n", "b", "bs", "N"}
-_ORT_TYPES = {
+ORT_TYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
     "tensor(float16)": np.float16,
@@ -137,14 +137,14 @@ def compare_models(
             if inp.name not in cand_inputs:
                 if input_values and inp.name in input_values:
                     ref_feeds[inp.name] = np.asarray(input_values[inp.name]).astype(
-                        _ORT_TYPES.get(inp.type, np.float32)
+                        ORT_TYPES.get(inp.type, np.float32)
                     )
                     continue
                 if inp.name in constants:
                     from onnx import numpy_helper
 
                     ref_feeds[inp.name] = numpy_helper.to_array(constants[inp.name]).astype(
-                        _ORT_TYPES.get(inp.type, np.float32)
+                        ORT_TYPES.get(inp.type, np.float32)
                     )
                     continue
                 return MeaningCheck(
@@ -158,9 +158,9 @@ def compare_models(
                     passed=None,
                     reason=f"Input {inp.name!r} has no known shape to test with; give --shapes.",
                 )
-            base = random_value(shape, _ORT_TYPES.get(inp.type, np.float32), rng)
+            base = random_value(shape, ORT_TYPES.get(inp.type, np.float32), rng)
             ref_feeds[inp.name] = base
-            cand_feeds[inp.name] = base.astype(_ORT_TYPES.get(cand_inp.type, np.float32))
+            cand_feeds[inp.name] = base.astype(ORT_TYPES.get(cand_inp.type, np.float32))
             used_shapes[inp.name] = shape
         try:
             ref_out = ref.run(None, ref_feeds)

@@ -215,6 +215,33 @@ def precision_per_layer_figure(builds: list[Any]) -> go.Figure:
     return fig
 
 
+def comparison_rows(comparison: Any) -> list[dict[str, Any]]:
+    """One row per precision and output, naming the backend that computed it; a precision
+    that could not be computed gets one row saying why."""
+    rows: list[dict[str, Any]] = []
+    for r in comparison.results:
+        if not r.available:
+            rows.append({"precision": r.precision, "computed by": "—", "output": "", "note": r.note or ""})
+            continue
+        for o in r.outputs:
+            rows.append(
+                {
+                    "precision": r.precision,
+                    "computed by": r.backend,
+                    "output": o.name,
+                    "max_abs": o.max_abs,
+                    "mean_abs": o.mean_abs,
+                    "rel": o.rel,
+                    "cosine": o.cosine,
+                    "snr_db": o.snr_db,
+                    "top-1": r.top1_agreement,
+                    "pass": r.passed,
+                    "note": "; ".join(r.failures) or (r.note or ""),
+                }
+            )
+    return rows
+
+
 def builds_table(
     builds: list[Any], comparison: Any = None, profiles: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:

@@ -290,13 +290,14 @@ def reproduction_commands(bundle: ReportBundle) -> list[Command]:
                 {"POLYGRAPHY_USE_TENSORRT_RTX": "1"},
             )
         )
+        # Polygraphy runs at the profile's opt shape.
+        shape = (
+            ["--input-shapes", *[f"{k}:[{','.join(str(d) for d in v[1])}]" for k, v in profile.items()]]
+            if profile
+            else []
+        )
         if build.model not in seen_models:
             seen_models.add(build.model)
-            shape = (
-                ["--input-shapes", *[f"{k}:[{','.join(str(d) for d in v[1])}]" for k, v in profile.items()]]
-                if profile
-                else []
-            )
             commands.append(
                 Command(
                     "polygraphy",
@@ -316,11 +317,6 @@ def reproduction_commands(bundle: ReportBundle) -> list[Command]:
                 )
             )
         if modelopt is not None:
-            shape = (
-                ["--input-shapes", *[f"{k}:[{','.join(str(d) for d in v[1])}]" for k, v in profile.items()]]
-                if profile
-                else []
-            )
             commands.append(
                 Command(
                     "polygraphy",
@@ -510,6 +506,7 @@ def render_html(bundle: ReportBundle) -> str:
     import plotly.offline
 
     from workbench.plots import (
+        comparison_rows,
         drift_depth_figure,
         latency_figure,
         layer_timing_figure,
@@ -618,26 +615,7 @@ def render_html(bundle: ReportBundle) -> str:
         parts.append(
             f"<p>Reference: FP32 in {html.escape(c.reference.get('backend', ''))} on the {html.escape(c.reference.get('device', ''))}; inputs {html.escape(json.dumps(c.inputs))} ({html.escape(c.input_source)})</p>"
         )
-        parts.append(
-            _table(
-                [
-                    {
-                        "precision": r.precision,
-                        "computed by": r.backend,
-                        "output": o.name,
-                        "max_abs": o.max_abs,
-                        "mean_abs": o.mean_abs,
-                        "rel": o.rel,
-                        "cosine": o.cosine,
-                        "snr_db": o.snr_db,
-                        "top-1": r.top1_agreement,
-                        "pass": r.passed,
-                    }
-                    for r in c.results
-                    for o in r.outputs
-                ]
-            )
-        )
+        parts.append(_table(comparison_rows(c)))
         if any(r.outputs for r in c.results):
             parts.append(fig(output_error_figure(c)))
         if any(r.layerwise for r in c.results):

@@ -83,17 +83,10 @@ class Profile(JsonRecord):
 def _feeds_for(model_path: str, shapes: dict[str, list[int]] | None, seed: int = 0) -> dict[str, np.ndarray]:
     import onnxruntime as ort
 
+    from workbench.equivalence import ORT_TYPES, random_value
+
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(seed)
-    kinds = {
-        "tensor(float)": np.float32,
-        "tensor(float16)": np.float16,
-        "tensor(double)": np.float64,
-        "tensor(int64)": np.int64,
-        "tensor(int32)": np.int32,
-        "tensor(uint8)": np.uint8,
-        "tensor(bool)": np.bool_,
-    }
     feeds: dict[str, np.ndarray] = {}
     for inp in session.get_inputs():
         shape = (shapes or {}).get(inp.name)
@@ -103,13 +96,7 @@ def _feeds_for(model_path: str, shapes: dict[str, list[int]] | None, seed: int =
                     f"Input {inp.name!r} has dynamic dims {inp.shape}: give its shape, e.g. --shapes {inp.name}:1x..."
                 )
             shape = list(inp.shape)
-        dtype = kinds.get(inp.type, np.float32)
-        if np.dtype(dtype).kind == "f":
-            feeds[inp.name] = rng.normal(size=shape).astype(dtype)
-        elif dtype == np.bool_:
-            feeds[inp.name] = rng.random(shape) < 0.5
-        else:
-            feeds[inp.name] = rng.integers(0, 4, size=shape).astype(dtype)
+        feeds[inp.name] = random_value(shape, ORT_TYPES.get(inp.type, np.float32), rng)
     return feeds
 
 

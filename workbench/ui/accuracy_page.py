@@ -8,9 +8,19 @@ import streamlit as st
 
 from workbench.calibration import synthetic_calibration
 from workbench.compare import compare_precisions, drift_jumps, engine_layer_for, keep_precision_search
-from workbench.plots import drift_depth_figure, output_error_figure
+from workbench.plots import comparison_rows, drift_depth_figure, output_error_figure
 from workbench.ui.background import run_cancellable
 from workbench.ui.state import Session, session
+
+
+def _opt_shapes(summary: Any) -> dict[str, list[list[int]]] | None:
+    """Shapes for a dynamic model: every dynamic dim 1 (the page has no profile editor)."""
+    if not summary.dynamic_dims:
+        return None
+    return {
+        t.name: [[1 if not isinstance(d, int) or d < 1 else d for d in (t.shape or [])]] * 3
+        for t in summary.inputs
+    }
 
 
 def _calibration(sess: Session):
@@ -23,12 +33,7 @@ def _calibration(sess: Session):
         "No calibration data from the Build page: INT8/FP8 use synthetic data here, so their accuracy says little."
     )
     assert sess.summary is not None
-    shapes = None
-    if sess.summary.dynamic_dims:
-        shapes = {
-            t.name: [[1 if not isinstance(d, int) or d < 1 else d for d in (t.shape or [])]] * 3
-            for t in sess.summary.inputs
-        }
+    shapes = _opt_shapes(sess.summary)
     return synthetic_calibration(sess.summary.inputs, shapes)
 
 
@@ -62,27 +67,7 @@ def _results(sess: Session) -> None:
     st.caption(
         f"Reference: FP32 in {ref['backend']} on the {ref['device']} · inputs {comparison.inputs} ({comparison.input_source}). Every number below is from the backend named in its row, on the CPU, not from TensorRT."
     )
-    rows: list[dict[str, Any]] = []
-    for r in comparison.results:
-        if not r.available:
-            rows.append({"precision": r.precision, "computed by": "—", "output": "", "note": r.note or ""})
-            continue
-        for o in r.outputs:
-            rows.append(
-                {
-                    "precision": r.precision,
-                    "computed by": r.backend,
-                    "output": o.name,
-                    "max_abs": o.max_abs,
-                    "mean_abs": o.mean_abs,
-                    "rel": o.rel,
-                    "cosine": o.cosine,
-                    "snr_db": o.snr_db,
-                    "top-1": r.top1_agreement,
-                    "pass": None if r.passed is None else r.passed,
-                    "note": "; ".join(r.failures) or (r.note or ""),
-                }
-            )
+    rows = comparison_rows(comparison)
     st.dataframe(rows, hide_index=True, width="stretch")
     if any(r.outputs for r in comparison.results):
         st.plotly_chart(output_error_figure(comparison), width="stretch", key="acc_outputs")
@@ -177,12 +162,7 @@ def render() -> None:
     tolerances = _tolerances()
     if st.button("Compare", type="primary", key="acc_run", disabled=not precisions):
         calibration = _calibration(sess) if any(p in ("int8", "fp8") for p in precisions) else None
-        shapes = None
-        if sess.summary.dynamic_dims:
-            shapes = {
-                t.name: [[1 if not isinstance(d, int) or d < 1 else d for d in (t.shape or [])]] * 3
-                for t in sess.summary.inputs
-            }
+        shapes = _opt_shapes(sess.summary)
         model = sess.model
         result = run_cancellable(
             "Transforming (ModelOpt) and running every precision in ONNX Runtime",

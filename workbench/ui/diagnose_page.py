@@ -309,12 +309,14 @@ def render() -> None:
     _errors(sess, fs)
     _findings(sess, fs)
     _capability(fs)
-    with st.expander(
-        "Graph, coloured by what TensorRT makes of each node", expanded=not fs.current_diagnosis.parse_ok
-    ):
-        from workbench.ui.graph_view import render_graph
+    from workbench.ui.graph_view import render_graph
 
-        render_graph(sess, "diagnose")
+    render_graph(
+        sess,
+        "diagnose",
+        "Show the graph, coloured by what TensorRT makes of each node",
+        default=not fs.current_diagnosis.parse_ok,
+    )
     _history(sess, fs)
 
 

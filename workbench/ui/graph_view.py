@@ -8,8 +8,10 @@ from workbench.plots import graph_figure
 from workbench.ui.state import Session
 
 
-def render_graph(sess: Session, key: str) -> None:
-    if sess.model is None:
+def render_graph(sess: Session, key: str, label: str = "Show the graph", default: bool = False) -> None:
+    # Behind a toggle, not an expander: a collapsed expander still runs its body on every
+    # rerun, and laying out a large graph is work no rerun should repeat unasked.
+    if sess.model is None or not st.toggle(label, value=default, key=f"{key}_show"):
         return
     proto = sess.model.proto
     inferred = sess.model.inferred or proto

@@ -163,11 +163,10 @@ def render_summary(summary: ModelSummary) -> None:
         )
     with right:
         _operators(summary)
-    with st.expander("Graph"):
-        from workbench.ui.graph_view import render_graph
-        from workbench.ui.state import session
+    from workbench.ui.graph_view import render_graph
+    from workbench.ui.state import session
 
-        render_graph(session(), "model")
+    render_graph(session(), "model")
     with st.expander("Summary as JSON"):
         st.code(summary.to_json(), language="json")
 
