@@ -29,6 +29,10 @@ setup() {
   "$PY" -m pip install -q -e ".[$1]" 2>&1 | grep -v "is ignored" || true
   "$PY" -c "import workbench, onnx, onnxruntime, polygraphy, streamlit" \
     || { echo "setup failed: the package does not import" >&2; exit 1; }
+  # An editable install gets no bytecode, and PYTHONDONTWRITEBYTECODE (set on our machines)
+  # keeps Python from writing any: compile once, as a regular pip install does, so every
+  # command does not recompile the package from source.
+  "$PY" -m compileall -q workbench >/dev/null
 }
 
 install_test_tools() {

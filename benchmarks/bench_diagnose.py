@@ -63,6 +63,12 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
     args = parser.parse_args()
 
+    # Polygraphy runs from site-packages with the bytecode pip compiled at install time; give
+    # the workbench the same (an editable install has none, and PYTHONDONTWRITEBYTECODE, set
+    # on our machines, keeps Python from writing it), or the comparison times our compiler.
+    import compileall
+
+    compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "workbench"), quiet=1)
     poly_env = dict(os.environ, POLYGRAPHY_USE_TENSORRT_RTX="1")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -162,3 +162,36 @@ def test_cli_diagnose_bad_input_is_exit_2(tmp_path) -> None:
     assert bad_shapes.returncode == 0  # a shape for the build check only matters with --build-check
     wrong = run_cli("diagnose", str(sample("resnet_cnn.onnx")), "--shapes", "input=1x3")
     assert wrong.returncode == 2 and "NAME:DIMS" in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [e for e in ENTRIES if e["file"] in ("broken_uint8_input.onnx", "broken_shared_dim_names.onnx", "detector.onnx")],
+    ids=lambda e: e["file"],
+)
+def test_cli_fork_path_matches_the_library_pool_path(entry: dict, tmp_path) -> None:
+    """The CLI parses in a child forked before onnx is imported; the app and notebooks use
+    pool workers. Both must say the same thing about the same model."""
+    shapes = [a for s in entry.get("shapes") or [] for a in ("--shapes", s)]
+    cli = run_cli(
+        "diagnose", str(sample(entry["file"])), "--build-check", "--json", *shapes, env={"TMPDIR": str(tmp_path)}
+    )
+    assert cli.returncode in (0, 1), cli.stderr
+    forked = json.loads(cli.stdout)
+    pooled = _diagnose(entry).to_dict()
+    for key in ("parse_ok", "build_ok", "backend", "target", "profile", "errors", "findings", "capability"):
+        assert forked[key] == pooled[key], key
+    assert forked["environment"] == pooled["environment"], "JSON keeps the full environment report"
+    # (TensorRT-RTX keeps a small ".ses" session file in the temp folder; that one is not ours.)
+    ours = [p for p in tmp_path.iterdir() if p.name.startswith("trt-workbench")]
+    assert ours == [], "the forked child's log must not outlive the command"
+
+
+def test_cli_bad_input_leaves_no_forked_child_behind(tmp_path) -> None:
+    junk = tmp_path / "model.onnx"
+    junk.write_bytes(b"\x08\x07" + b"\xff" * 64)  # starts like ONNX, then garbage
+    logs = tmp_path / "tmp"
+    logs.mkdir()
+    result = run_cli("diagnose", str(junk), "--build-check", env={"TMPDIR": str(logs)})
+    assert result.returncode == 2 and "truncated or corrupt" in result.stderr
+    assert [p for p in logs.iterdir() if p.name.startswith("trt-workbench")] == []

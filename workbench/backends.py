@@ -135,14 +135,14 @@ def resolve_backend(requested: str = "auto") -> BackendInfo:
     raise BackendUnavailableError(f"{requested} is not installed here ({hint}).")
 
 
-def worker_environment(info: BackendInfo) -> dict[str, str]:
+def worker_environment(backend: BackendInfo | str) -> dict[str, str]:
     """Environment of the isolated TensorRT workers for one backend (one pool per backend).
 
     The preload hook imports the backend as soon as a worker starts, so that cost overlaps
     whatever the caller does before sending its first task.
     """
     return {
-        "TRT_WORKBENCH_BACKEND": info.name,
+        "TRT_WORKBENCH_BACKEND": backend if isinstance(backend, str) else backend.name,
         "TRT_WORKBENCH_WORKER_PRELOAD": "workbench.trt_worker:warm_up",
     }
 
@@ -152,15 +152,14 @@ def prestart_worker(backend: str = "auto") -> None:
     (the CLI calls this before its heavy imports; the app when a model is chosen)."""
     from workbench.isolation import prestart
 
-    name = _pick_installed(backend)
+    name = installed_backend_name(backend)
     if name is not None:  # a missing backend is reported by the task itself, in one sentence
-        prestart(
-            {"TRT_WORKBENCH_BACKEND": name, "TRT_WORKBENCH_WORKER_PRELOAD": "workbench.trt_worker:warm_up"}
-        )
+        prestart(worker_environment(name))
 
 
-def _pick_installed(requested: str) -> str | None:
-    """The backend ``resolve_backend`` would pick, without reading package metadata."""
+def installed_backend_name(requested: str) -> str | None:
+    """The name of the backend ``resolve_backend`` would pick, without reading package
+    metadata (which costs a one-shot command more than the parse of a small model)."""
     for name in BACKEND_NAMES:
         if requested in ("auto", name) and _is_installed(_MODULES[name]):
             return name

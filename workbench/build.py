@@ -315,7 +315,7 @@ def build(
         return _refused(config, model, exc.message, None, config.target)
     target = config.target
     if target is None and backend.name == "tensorrt-rtx":
-        from workbench.diagnose import default_rtx_target
+        from workbench.parse_job import default_rtx_target
 
         target = default_rtx_target()
     if target is None and backend.name == "tensorrt":

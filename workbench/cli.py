@@ -85,13 +85,36 @@ def _prestart_trt_worker(backend: str) -> None:
     prestart_worker(backend)
 
 
+def _start_parse_first(args: argparse.Namespace) -> Any:
+    """Fork TensorRT's parse of a plain model file before onnx is even imported, so the
+    child's TensorRT import and parse run alongside this process' onnx import and checks.
+    Anything unusual (a zip, a folder, a missing file) is left to the library's loader."""
+    from pathlib import Path
+
+    from workbench.parse_job import start_parse_job
+    from workbench.shapes import parse_shape_specs
+
+    path = Path(args.model)
+    if path.suffix.lower() == ".zip" or not path.is_file():
+        return None
+    return start_parse_job(
+        path,
+        backend=args.backend,
+        build_check=args.build_check,
+        target=args.target,
+        shapes=parse_shape_specs(args.shapes) or None,
+        timeout=args.timeout,
+        fork=True,
+    )
+
+
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    _prestart_trt_worker(args.backend)
+    job = _start_parse_first(args)
     from workbench.diagnose import diagnose_file
 
     diag_options, fix_options = _diagnose_options(args)
     with _quiet_stdout(args.json):
-        # TensorRT parses in a worker while this process loads and checks the model.
+        # TensorRT parses in a forked child while this process loads and checks the model.
         _, diagnosis = diagnose_file(
             args.model,
             backend=diag_options.backend,
@@ -100,6 +123,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             shapes=diag_options.shapes or None,
             fix_options=fix_options,
             timeout=args.timeout,
+            job=job,
+            # The text view does not show the environment report; JSON and --output keep it.
+            environment=bool(args.json or args.output),
         )
     if args.output:
         from pathlib import Path
@@ -896,6 +922,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trt-workbench: cancelled", file=sys.stderr)
         return 130
+
+
+def entry_point() -> None:
+    """The ``trt-workbench`` console script: :func:`main`, then a quick exit.
+
+    Exit handlers run (worker pools close, forked children are reaped, temporary files go),
+    but the interpreter's slow module-by-module teardown of onnx, numpy and protobuf is
+    skipped: a one-shot command has nothing left to tidy once its output is flushed.
+    """
+    import atexit
+    import os
+
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 if __name__ == "__main__":

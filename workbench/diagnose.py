@@ -8,10 +8,7 @@ becomes a reported error. The ONNX-level findings are computed here from the gra
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,12 +17,13 @@ from typing import Any
 
 import onnx
 
-from workbench.backends import BackendInfo, resolve_backend, worker_environment
+from workbench.backends import BackendInfo
 from workbench.dtypes import TENSORRT_UNSUPPORTED_DTYPES, onnx_dtype_name
 from workbench.env import EnvironmentReport, collect_environment
 from workbench.graph_index import GraphIndex, attribute_summary
-from workbench.isolation import IsolatedTaskError, TaskCancelled, run_isolated
+from workbench.isolation import IsolatedTaskError, TaskCancelled
 from workbench.model import LoadedModel
+from workbench.parse_job import ParseJob, start_parse_job
 from workbench.serialize import JsonRecord
 from workbench.shapes import ShapeProfile
 from workbench.summary import STANDARD_DOMAINS, op_key, summarize
@@ -164,59 +162,6 @@ class Diagnosis(JsonRecord):
 # ----------------------------------------------------------------------------- public entry
 
 
-@dataclass
-class _Pending:
-    """A parse submitted to a worker, and what the ONNX side needs to finish the diagnosis."""
-
-    info: BackendInfo
-    target: str | None
-    future: concurrent.futures.Future[Any]
-    executor: concurrent.futures.ThreadPoolExecutor
-    abort: threading.Event
-    started: float
-
-
-def _submit(
-    path: Path,
-    *,
-    backend: str,
-    build_check: bool,
-    target: str | None,
-    shapes: ShapeProfile | None,
-    capability: bool,
-    timeout: float,
-    cancelled: Callable[[], bool] | None,
-) -> _Pending:
-    info = resolve_backend(backend)
-    if build_check and target is None and info.name == "tensorrt-rtx":
-        target = default_rtx_target()
-    task = {
-        "model_path": str(path),
-        "backend": info.name,
-        "build_check": build_check,
-        "target": target,
-        "shapes": shapes or None,
-        "capability": capability,
-    }
-    abort = threading.Event()
-
-    def stop() -> bool:
-        return abort.is_set() or (cancelled is not None and cancelled())
-
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    future = executor.submit(
-        run_isolated,
-        "workbench.trt_worker:parse_and_check",
-        task,
-        timeout=timeout,
-        cancelled=stop,
-        env=worker_environment(info),
-    )
-    return _Pending(
-        info=info, target=target, future=future, executor=executor, abort=abort, started=time.perf_counter()
-    )
-
-
 def diagnose(
     model: LoadedModel,
     *,
@@ -228,6 +173,7 @@ def diagnose(
     fix_options: Any = None,
     timeout: float = 300.0,
     cancelled: Callable[[], bool] | None = None,
+    environment: bool = True,
 ) -> Diagnosis:
     """Diagnose a model with the installed TensorRT parser (full TensorRT, else TensorRT-RTX).
 
@@ -239,11 +185,13 @@ def diagnose(
         shapes: optimization profile for the build check; dynamic dims nobody gave become 1.
         capability: also partition the graph into supported and unsupported nodes.
         fix_options: options some fixes need (shapes, input values), for ranking suggestions.
+        environment: record the environment report (versions, GPUs) in the diagnosis; a
+            caller that neither shows nor saves it can skip the cost (onnxruntime's import).
 
     Raises:
         BackendUnavailableError: no TensorRT of the requested kind is installed.
     """
-    pending = _submit(
+    job = start_parse_job(
         model.path,
         backend=backend,
         build_check=build_check,
@@ -253,7 +201,7 @@ def diagnose(
         timeout=timeout,
         cancelled=cancelled,
     )
-    return _collect(model, pending, build_check=build_check, capability=capability, fix_options=fix_options)
+    return _collect(model, job, capability=capability, fix_options=fix_options, environment=environment)
 
 
 def diagnose_file(
@@ -268,16 +216,26 @@ def diagnose_file(
     fix_options: Any = None,
     timeout: float = 300.0,
     cancelled: Callable[[], bool] | None = None,
+    job: ParseJob | None = None,
+    environment: bool = True,
 ) -> tuple[LoadedModel, Diagnosis]:
     """Load and diagnose a model file, with TensorRT parsing it while this process loads and
     checks it. If the file turns out to be bad input, the parse is cancelled (its worker is
     killed unread) and the load error is raised, as :func:`~workbench.model.load_model` does.
+
+    Args:
+        job: a parse of this same file already started with
+            :func:`~workbench.parse_job.start_parse_job` (the CLI starts it before importing
+            onnx); the backend, build-check and shape arguments are then the job's.
     """
-    from workbench.errors import WorkbenchError
     from workbench.model import load_model
 
     path = Path(path)
+    if job is not None and job.path.resolve() != path.resolve():
+        raise ValueError(f"The parse job is for {job.path}, not {path}.")
     if path.suffix.lower() == ".zip" or not path.is_file():
+        if job is not None:
+            job.abort()
         model = load_model(path, workspace=workspace)  # unpack (or fail) before anything parses it
         return model, diagnose(
             model,
@@ -289,36 +247,35 @@ def diagnose_file(
             fix_options=fix_options,
             timeout=timeout,
             cancelled=cancelled,
+            environment=environment,
         )
-    pending = _submit(
-        path.resolve(),
-        backend=backend,
-        build_check=build_check,
-        target=target,
-        shapes=shapes,
-        capability=capability,
-        timeout=timeout,
-        cancelled=cancelled,
-    )
+    if job is None:
+        job = start_parse_job(
+            path,
+            backend=backend,
+            build_check=build_check,
+            target=target,
+            shapes=shapes,
+            capability=capability,
+            timeout=timeout,
+            cancelled=cancelled,
+        )
     try:
         model = load_model(path, workspace=workspace)
-    except WorkbenchError:
-        pending.abort.set()
-        with contextlib.suppress(Exception):
-            pending.future.result()
-        pending.executor.shutdown()
+    except BaseException:
+        job.abort()
         raise
     return model, _collect(
-        model, pending, build_check=build_check, capability=capability, fix_options=fix_options
+        model, job, capability=capability, fix_options=fix_options, environment=environment
     )
 
 
 def _collect(
-    model: LoadedModel, pending: _Pending, *, build_check: bool, capability: bool, fix_options: Any
+    model: LoadedModel, job: ParseJob, *, capability: bool, fix_options: Any, environment: bool = True
 ) -> Diagnosis:
     """Look at the ONNX graph while the worker parses, then merge both into one diagnosis."""
-    info, target = pending.info, pending.target
-    total_start = pending.started
+    build_check, target = job.build_check, job.target
+    total_start = job.started
     crash: IsolatedTaskError | None = None
     raw: dict[str, Any] = {}
     try:
@@ -327,18 +284,16 @@ def _collect(
         )
         findings = onnx_findings(model, index)
         errors = onnx_errors(model, index)
-        environment = collect_environment()
-        try:
-            raw = pending.future.result()
-        except TaskCancelled:
-            raise
-        except IsolatedTaskError as exc:
-            crash = exc
-    finally:
-        pending.executor.shutdown(wait=False)
-    environment = (
-        EnvironmentReport.from_dict(raw["environment"]) if raw.get("environment") else collect_environment()
-    )
+    except BaseException:
+        job.abort()
+        raise
+    try:
+        raw = job.result()
+    except TaskCancelled:
+        raise
+    except IsolatedTaskError as exc:
+        crash = exc
+    report = collect_environment() if environment else None
     if crash is not None:
         # The parser or builder crashed or hung: that is the diagnosis.
         stage = "build" if build_check else "parse"
@@ -357,12 +312,12 @@ def _collect(
             content_hash=model.content_hash,
             parse_ok=False,
             build_ok=None,
-            backend=info,
+            backend=job.info,
             errors=errors,
             findings=findings,
             target=target,
             log=[("error", line) for line in crash.log.splitlines()[-50:]],
-            environment=environment,
+            environment=report,
         )
         return rank_fixes(diagnosis, model, index, fix_options)
 
@@ -406,21 +361,9 @@ def _collect(
         engine_bytes=raw.get("engine_bytes"),
         log=[(s, clean_message(m)) for s, m in raw["log"]],
         seconds=seconds,
-        environment=environment,
+        environment=report,
     )
     return rank_fixes(diagnosis, model, index, fix_options)
-
-
-def default_rtx_target() -> str:
-    """The local GPU's compute capability if there is one, else SM89 (Ada, the common RTX part)."""
-    env = collect_environment()
-    for gpu in env.gpus:
-        if gpu.compute_capability:
-            return "sm" + gpu.compute_capability.replace(".", "")
-    return "sm89"
-
-
-# ----------------------------------------------------------------------------- parser and build errors
 
 
 def clean_message(text: str) -> str:

@@ -94,6 +94,74 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with status {code}"
 
 
+def _wait_for_frame(
+    reader: IO[bytes],
+    *,
+    timeout: float,
+    cancelled: Callable[[], bool] | None,
+    log: Callable[[], str],
+    kill: Callable[[], None],
+    lost: Callable[[], str],
+) -> Any:
+    """Read one reply frame, watching the time limit and the cancel flag meanwhile.
+
+    ``lost`` says how the process ended when the stream closed without a whole frame.
+    """
+    outcome: dict[str, Any] = {}
+
+    def read() -> None:
+        try:
+            outcome["frame"] = _read_frame(reader)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while thread.is_alive():
+        thread.join(0.02)
+        if not thread.is_alive():
+            break
+        if cancelled is not None and cancelled():
+            text = log()
+            kill()
+            raise TaskCancelled("Cancelled.", log=text)
+        if time.monotonic() > deadline:
+            text = log()
+            kill()
+            raise WorkerTimeout(
+                f"The task ran longer than its {timeout:.0f} s limit and was stopped.", log=text
+            )
+    if "frame" in outcome:
+        return outcome["frame"]
+    how = lost()
+    text = log()
+    kill()
+    raise WorkerCrashed(f"The TensorRT worker process {how}.", log=text)
+
+
+def _reply_to_result(reply: tuple[Any, ...], log: Callable[[], str]) -> Any:
+    """A worker's reply frame as the task's result, or the task's exception raised here."""
+    if reply[0] == "ok":
+        return reply[1]
+    _, kind, message, trace = reply
+    if kind == "WorkbenchError":
+        raise WorkbenchError(message, detail=trace)
+    raise IsolatedTaskError(f"{message}", log=log(), detail=trace)
+
+
+def _run_task(func: str, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Worker side: run ``module:function(**kwargs)`` and wrap the outcome as a reply frame."""
+    try:
+        module_name, _, attr = func.partition(":")
+        target = getattr(importlib.import_module(module_name), attr)
+        return ("ok", target(**kwargs))
+    except WorkbenchError as exc:
+        return ("error", "WorkbenchError", exc.message, traceback.format_exc())
+    except BaseException as exc:
+        return ("error", type(exc).__name__, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
 @dataclass
 class _Worker:
     process: subprocess.Popen[bytes]
@@ -217,13 +285,8 @@ class WorkerPool:
                 raise WorkerCrashed(
                     f"The worker process {_describe_exit(worker.process.poll())} before the task started."
                 ) from exc
-            result = self._wait(worker, offset, timeout, cancelled)
-            if result[0] == "ok":
-                return result[1]
-            _, kind, message, trace = result
-            if kind == "WorkbenchError":
-                raise WorkbenchError(message, detail=trace)
-            raise IsolatedTaskError(f"{message}", log=worker.log_since(offset), detail=trace)
+            reply = self._wait(worker, offset, timeout, cancelled)
+            return _reply_to_result(reply, lambda: worker.log_since(offset))
         except (WorkerCrashed, WorkerTimeout, TaskCancelled):
             keep = None
             raise
@@ -233,39 +296,19 @@ class WorkerPool:
     def _wait(
         self, worker: _Worker, offset: int, timeout: float, cancelled: Callable[[], bool] | None
     ) -> Any:
-        outcome: dict[str, Any] = {}
+        def lost() -> str:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.process.wait(timeout=5)
+            return _describe_exit(worker.process.poll())
 
-        def read() -> None:
-            try:
-                outcome["frame"] = _read_frame(worker.reader)
-            except Exception as exc:
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=read, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + timeout
-        while thread.is_alive():
-            thread.join(0.05)
-            if not thread.is_alive():
-                break
-            if cancelled is not None and cancelled():
-                log = worker.log_since(offset)
-                worker.kill()
-                raise TaskCancelled("Cancelled.", log=log)
-            if time.monotonic() > deadline:
-                log = worker.log_since(offset)
-                worker.kill()
-                raise WorkerTimeout(
-                    f"The task ran longer than its {timeout:.0f} s limit and was stopped.", log=log
-                )
-        if "frame" in outcome:
-            return outcome["frame"]
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            worker.process.wait(timeout=5)
-        log = worker.log_since(offset)
-        how = _describe_exit(worker.process.poll())
-        worker.kill()
-        raise WorkerCrashed(f"The TensorRT worker process {how}.", log=log)
+        return _wait_for_frame(
+            worker.reader,
+            timeout=timeout,
+            cancelled=cancelled,
+            log=lambda: worker.log_since(offset),
+            kill=worker.kill,
+            lost=lost,
+        )
 
     def prestart(self) -> None:
         """Start one worker now, so its interpreter and TensorRT import overlap the caller's own work."""
@@ -336,6 +379,130 @@ def _close_pools() -> None:
         pool.close()
 
 
+# ----------------------------------------------------------------------------- one-shot fork
+
+
+def can_fork() -> bool:
+    """Whether :func:`start_forked` may be used: Linux, and no other thread yet.
+
+    A fork copies only the calling thread; with other threads alive (a worker pool's
+    reader, Streamlit's server) a lock they held could stay locked forever in the child.
+    """
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+class ForkedTask:
+    """One task in a child forked from this process: the cheapest isolation for a one-shot
+    command. The child starts at once with this interpreter's state (no second Python
+    start-up), so forking before the heavy imports lets TensorRT parse while this process
+    is still importing onnx. A crash, a time-out or a cancel is reported exactly as a
+    pool worker's (:class:`WorkerCrashed`, :class:`WorkerTimeout`, :class:`TaskCancelled`).
+    """
+
+    def __init__(self, func: str, kwargs: dict[str, Any], env: dict[str, str] | None = None) -> None:
+        log_fd, log_name = tempfile.mkstemp(prefix="trt-workbench-task-", suffix=".log")
+        self.log_path = Path(log_name)
+        sys.stdout.flush()  # or the child would print what this process buffered, a second time
+        sys.stderr.flush()
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            status = 70
+            try:
+                os.close(read_fd)
+                _forked_child(func, kwargs, env or {}, log_fd, write_fd)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_fd)
+        os.close(log_fd)
+        self.pid = pid
+        self._reader = os.fdopen(read_fd, "rb")
+        self._status: int | None = None
+        self._done = False
+        _LIVE_FORKS.add(self)
+
+    def _reap(self, block: bool) -> int | None:
+        if self._status is None:
+            with contextlib.suppress(ChildProcessError):
+                pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+                if pid:
+                    self._status = os.waitstatus_to_exitcode(status)
+        return self._status
+
+    def kill(self) -> None:
+        """Stop the child (if still running) and release its pipe and log."""
+        _LIVE_FORKS.discard(self)
+        if self._reap(block=False) is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, 9)
+            self._reap(block=True)
+        with contextlib.suppress(Exception):
+            self._reader.close()
+        with contextlib.suppress(OSError):
+            self.log_path.unlink()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def result(self, *, timeout: float = 600.0, cancelled: Callable[[], bool] | None = None) -> Any:
+        """Wait for the task's result (once); raises as :meth:`WorkerPool.run` does."""
+        if self._done:
+            raise WorkbenchError("This forked task's result was already taken.")
+        self._done = True
+        try:
+            reply = _wait_for_frame(
+                self._reader,
+                timeout=timeout,
+                cancelled=cancelled,
+                log=self.log,
+                kill=self.kill,
+                lost=lambda: _describe_exit(self._reap(block=True)),
+            )
+            self._reap(block=True)  # it exits right after its reply
+            return _reply_to_result(reply, self.log)
+        finally:
+            self.kill()
+
+
+_LIVE_FORKS: set[ForkedTask] = set()
+
+
+@atexit.register
+def _kill_forks() -> None:
+    # A caller that failed before taking a result must not leave a child parsing on.
+    for task in list(_LIVE_FORKS):
+        task.kill()
+
+
+def start_forked(func: str, kwargs: dict[str, Any], env: dict[str, str] | None = None) -> ForkedTask:
+    """Run ``module:function(**kwargs)`` in a forked child (see :class:`ForkedTask`)."""
+    if not can_fork():
+        raise WorkbenchError("A forked task needs Linux and a single-threaded caller.")
+    return ForkedTask(func, kwargs, env)
+
+
+def _forked_child(func: str, kwargs: dict[str, Any], env: dict[str, str], log_fd: int, write_fd: int) -> None:
+    import signal
+
+    # Ctrl-C reaches the whole process group; the parent decides what happens to this child.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.update(env)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    reply = _run_task(func, kwargs)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with os.fdopen(write_fd, "wb") as out:
+        _write_frame(out, reply)
+
+
 # ----------------------------------------------------------------------------- worker side
 
 
@@ -364,14 +531,7 @@ def _worker_main(log_path: str) -> None:
             func, kwargs = _read_frame(requests)
         except EOFError:
             return
-        try:
-            module_name, _, attr = func.partition(":")
-            target = getattr(importlib.import_module(module_name), attr)
-            reply: tuple[Any, ...] = ("ok", target(**kwargs))
-        except WorkbenchError as exc:
-            reply = ("error", "WorkbenchError", exc.message, traceback.format_exc())
-        except BaseException as exc:
-            reply = ("error", type(exc).__name__, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        reply = _run_task(func, kwargs)
         sys.stdout.flush()
         sys.stderr.flush()
         _write_frame(protocol_out, reply)

@@ -16,7 +16,13 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from workbench.backends import BackendInfo, import_backend, prepare_polygraphy, resolve_backend
+from workbench.backends import (
+    BackendInfo,
+    import_backend,
+    installed_backend_name,
+    prepare_polygraphy,
+    resolve_backend,
+)
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -41,12 +47,19 @@ SEVERITY_NAMES = {0: "internal_error", 1: "error", 2: "warning", 3: "info", 4: "
 def _bind(backend: str) -> BackendInfo:
     """Import the chosen backend once per worker and point Polygraphy at it."""
     global trt, _BOUND
-    info = resolve_backend(backend)
-    if _BOUND is None or _BOUND.name != info.name:
+    name = installed_backend_name(backend)
+    if name is None:
+        resolve_backend(backend)  # raises the one-sentence "not installed" error
+        raise AssertionError(f"no backend for {backend!r}")
+    if _BOUND is None or _BOUND.name != name:
+        info = BackendInfo(name=name, version="")
         prepare_polygraphy(info)
         trt = import_backend(info)
-        _BOUND = info
-    return info
+        # The module's own version is the package's; asking package metadata instead costs
+        # a one-shot command more than parsing a small model.
+        version = str(getattr(trt, "__version__", "") or resolve_backend(name).version)
+        _BOUND = BackendInfo(name=name, version=version)
+    return _BOUND
 
 
 def warm_up() -> None:
