@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 from conftest import manifest, requires_rtx, run_cli, sample, sample_shapes
@@ -15,12 +17,13 @@ pytestmark = [pytest.mark.rtx, requires_rtx]
 ENTRIES = manifest()
 
 
-def _diagnose(entry: dict) -> Diagnosis:
+def _diagnose(entry: dict, cache: bool = True) -> Diagnosis:
     return diagnose(
         load_model(sample(entry["file"])),
         backend="tensorrt-rtx",
         build_check=True,
         shapes=sample_shapes(entry) or None,
+        cache=cache,
     )
 
 
@@ -178,7 +181,8 @@ def test_cli_fork_path_matches_the_library_pool_path(entry: dict, tmp_path) -> N
     )
     assert cli.returncode in (0, 1), cli.stderr
     forked = json.loads(cli.stdout)
-    pooled = _diagnose(entry).to_dict()
+    assert forked["cached"] is False
+    pooled = _diagnose(entry, cache=False).to_dict()  # a real second check, not the CLI's cached one
     for key in ("parse_ok", "build_ok", "backend", "target", "profile", "errors", "findings", "capability"):
         assert forked[key] == pooled[key], key
     assert forked["environment"] == pooled["environment"], "JSON keeps the full environment report"
@@ -195,3 +199,39 @@ def test_cli_bad_input_leaves_no_forked_child_behind(tmp_path) -> None:
     result = run_cli("diagnose", str(junk), "--build-check", env={"TMPDIR": str(logs)})
     assert result.returncode == 2 and "truncated or corrupt" in result.stderr
     assert [p for p in logs.iterdir() if p.name.startswith("trt-workbench")] == []
+
+
+def test_build_check_outcome_is_cached_by_content_and_settings(tmp_path) -> None:
+    """A repeated build check of the same bytes, backend, target and shapes is reused; any
+    change of those builds again; --no-cache always builds."""
+    model = tmp_path / "detector.onnx"
+    model.write_bytes(sample("detector.onnx").read_bytes())
+
+    def check(*extra: str) -> dict:
+        out = run_cli("diagnose", str(model), "--build-check", "--json", *extra)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    cold = check("--target", "sm86")
+    warm = check("--target", "sm86")
+    assert (cold["cached"], warm["cached"]) == (False, True)
+    for key in ("parse_ok", "build_ok", "target", "profile", "errors", "findings", "capability", "log"):
+        assert warm[key] == cold[key], key
+    assert "build" in cold["seconds"] and "build" not in warm["seconds"]
+    assert check("--target", "sm89")["cached"] is False, "another target is another build"
+    assert check("--target", "sm86", "--no-cache")["cached"] is False
+
+    # Other bytes (even one changed doc string) are another model.
+    import onnx
+
+    proto = onnx.load(str(model))
+    proto.doc_string = "changed"
+    onnx.save(proto, str(model))
+    assert check("--target", "sm86")["cached"] is False
+
+    # A damaged cache entry is ignored, never trusted.
+    for entry in (Path(os.environ["TRT_WORKBENCH_HOME"]) / "build-checks").glob("*.json"):
+        entry.write_text("{not json")
+    assert check("--target", "sm86")["cached"] is False
+    plain = run_cli("diagnose", str(model), "--json")
+    assert json.loads(plain.stdout)["cached"] is False, "only build checks are cached"

@@ -66,7 +66,11 @@ def _diagnose_options(args: argparse.Namespace) -> tuple[Any, Any]:
         node=getattr(args, "node", None),
     )
     diag_options = DiagnoseOptions(
-        backend=args.backend, build_check=args.build_check, target=args.target, shapes=shapes
+        backend=args.backend,
+        build_check=args.build_check,
+        target=args.target,
+        shapes=shapes,
+        cache=getattr(args, "cache", True),
     )
     return diag_options, fix_options
 
@@ -126,6 +130,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             job=job,
             # The text view does not show the environment report; JSON and --output keep it.
             environment=bool(args.json or args.output),
+            cache=diag_options.cache,
         )
     if args.output:
         from pathlib import Path
@@ -560,7 +565,10 @@ def format_diagnosis(diagnosis: Any, title: str = "Diagnosis") -> str:
     backend = f"{diagnosis.backend.name} {diagnosis.backend.version}" if diagnosis.backend else "no backend"
     build = {True: "builds", False: "does not build", None: "build not checked"}[diagnosis.build_ok]
     target = f" for {diagnosis.target}" if diagnosis.target else ""
-    lines = [f"{title}: {'parses' if diagnosis.parse_ok else 'does not parse'}, {build}{target}  ({backend})"]
+    cached = ", build check cached" if getattr(diagnosis, "cached", False) else ""
+    lines = [
+        f"{title}: {'parses' if diagnosis.parse_ok else 'does not parse'}, {build}{target}  ({backend}{cached})"
+    ]
     for err in diagnosis.errors:
         where = f"{err.node_name} [{err.op_type}]" if err.node_name else (", ".join(err.tensors) or "model")
         lines.append(f"  {err.stage} error at {where}: {err.message.splitlines()[0] if err.message else ''}")
@@ -696,6 +704,12 @@ def build_parser() -> argparse.ArgumentParser:
             type=float,
             default=600.0,
             help="seconds before a parse or build is stopped (default: %(default)s)",
+        )
+        p.add_argument(
+            "--no-cache",
+            dest="cache",
+            action="store_false",
+            help="run the build check even if the same model, backend, target and shapes were checked before",
         )
         p.add_argument("--json", action="store_true", help="print JSON")
 

@@ -149,6 +149,9 @@ class Diagnosis(JsonRecord):
     log: list[tuple[str, str]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     environment: EnvironmentReport | None = None
+    #: The parse and build check came from the build-check cache (same model bytes,
+    #: backend version, target and shapes), not from a build run now.
+    cached: bool = False
 
     @property
     def ok(self) -> bool:
@@ -174,6 +177,8 @@ def diagnose(
     timeout: float = 300.0,
     cancelled: Callable[[], bool] | None = None,
     environment: bool = True,
+    cache: bool = True,
+    workspace: Any = None,
 ) -> Diagnosis:
     """Diagnose a model with the installed TensorRT parser (full TensorRT, else TensorRT-RTX).
 
@@ -187,6 +192,10 @@ def diagnose(
         fix_options: options some fixes need (shapes, input values), for ranking suggestions.
         environment: record the environment report (versions, GPUs) in the diagnosis; a
             caller that neither shows nor saves it can skip the cost (onnxruntime's import).
+        cache: reuse (and keep) build-check outcomes in the workspace, keyed by the model's
+            content hash, the backend and its version, the target and the shapes. A cold
+            check still runs in full; a cache hit stops the already started worker.
+        workspace: where that cache lives (default: the user's workspace).
 
     Raises:
         BackendUnavailableError: no TensorRT of the requested kind is installed.
@@ -201,7 +210,14 @@ def diagnose(
         timeout=timeout,
         cancelled=cancelled,
     )
-    return _collect(model, job, capability=capability, fix_options=fix_options, environment=environment)
+    return _collect(
+        model,
+        job,
+        capability=capability,
+        fix_options=fix_options,
+        environment=environment,
+        cache_root=_cache_root(workspace) if cache else None,
+    )
 
 
 def diagnose_file(
@@ -218,6 +234,7 @@ def diagnose_file(
     cancelled: Callable[[], bool] | None = None,
     job: ParseJob | None = None,
     environment: bool = True,
+    cache: bool = True,
 ) -> tuple[LoadedModel, Diagnosis]:
     """Load and diagnose a model file, with TensorRT parsing it while this process loads and
     checks it. If the file turns out to be bad input, the parse is cancelled (its worker is
@@ -248,6 +265,8 @@ def diagnose_file(
             timeout=timeout,
             cancelled=cancelled,
             environment=environment,
+            cache=cache,
+            workspace=workspace,
         )
     if job is None:
         job = start_parse_job(
@@ -266,12 +285,53 @@ def diagnose_file(
         job.abort()
         raise
     return model, _collect(
-        model, job, capability=capability, fix_options=fix_options, environment=environment
+        model,
+        job,
+        capability=capability,
+        fix_options=fix_options,
+        environment=environment,
+        cache_root=_cache_root(workspace) if cache else None,
     )
 
 
+def _cache_root(workspace: Any) -> Path:
+    from workbench.workspace import Workspace
+
+    return (workspace or Workspace.default()).root / "build-checks"
+
+
+def _cached_check(root: Path, key: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        raw = json.loads((root / f"{key[:32]}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    required = ("parse_ok", "parse_errors", "build_ok", "build_errors", "backend", "log")
+    return raw if isinstance(raw, dict) and all(k in raw for k in required) else None
+
+
+def _keep_check(root: Path, key: str, raw: dict[str, Any]) -> None:
+    import json
+    import os
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f".{key[:32]}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(raw))
+        tmp.replace(root / f"{key[:32]}.json")  # atomic: a reader never sees half a file
+    except OSError:
+        pass  # a cache that cannot be written only costs the next run its speed
+
+
 def _collect(
-    model: LoadedModel, job: ParseJob, *, capability: bool, fix_options: Any, environment: bool = True
+    model: LoadedModel,
+    job: ParseJob,
+    *,
+    capability: bool,
+    fix_options: Any,
+    environment: bool = True,
+    cache_root: Path | None = None,
 ) -> Diagnosis:
     """Look at the ONNX graph while the worker parses, then merge both into one diagnosis."""
     build_check, target = job.build_check, job.target
@@ -287,12 +347,22 @@ def _collect(
     except BaseException:
         job.abort()
         raise
-    try:
-        raw = job.result()
-    except TaskCancelled:
-        raise
-    except IsolatedTaskError as exc:
-        crash = exc
+    # A build check is the slow part (TensorRT compiles the engine): one done before for the
+    # same bytes, backend version, target and shapes is reused, and the running one stopped.
+    key = job.cache_key(model.content_hash) if (job.build_check and cache_root is not None) else None
+    hit = _cached_check(cache_root, key) if (cache_root is not None and key) else None
+    if hit is not None:
+        job.abort()
+        raw = hit
+    else:
+        try:
+            raw = job.result()
+        except TaskCancelled:
+            raise
+        except IsolatedTaskError as exc:
+            crash = exc
+        if crash is None and cache_root is not None and key:
+            _keep_check(cache_root, key, raw)
     report = collect_environment() if environment else None
     if crash is not None:
         # The parser or builder crashed or hung: that is the diagnosis.
@@ -345,7 +415,8 @@ def _collect(
                 Finding(kind="ir-newer-than-parser", severity="warning", message=clean_message(message))
             )
 
-    seconds = dict(raw.get("seconds", {}))
+    # A cached outcome's worker timings belong to the run that made it, not to this one.
+    seconds = {} if hit is not None else dict(raw.get("seconds", {}))
     seconds["total"] = time.perf_counter() - total_start
     diagnosis = Diagnosis(
         model=str(model.path),
@@ -362,6 +433,7 @@ def _collect(
         log=[(s, clean_message(m)) for s, m in raw["log"]],
         seconds=seconds,
         environment=report,
+        cached=hit is not None,
     )
     return rank_fixes(diagnosis, model, index, fix_options)
 

@@ -87,6 +87,8 @@ class DiagnoseOptions(JsonRecord):
     build_check: bool = False
     target: str | None = None
     shapes: ShapeProfile = field(default_factory=dict)
+    #: Reuse build-check outcomes for model bytes checked before (see ``diagnose(cache=)``).
+    cache: bool = True
 
 
 @dataclass
@@ -164,6 +166,7 @@ def _diagnose(model: LoadedModel, opts: DiagnoseOptions, fix_options: FixOptions
         target=opts.target,
         shapes=opts.shapes or None,
         fix_options=fix_options,
+        cache=opts.cache,
     )
 
 

@@ -46,6 +46,8 @@ class ParseJob:
     backend: str
     build_check: bool
     target: str | None
+    shapes: dict[str, Any] | None
+    capability: bool
     timeout: float
     cancelled: Callable[[], bool] | None
     started: float = field(default_factory=time.perf_counter)
@@ -58,6 +60,23 @@ class ParseJob:
     def info(self) -> BackendInfo:
         """The backend that parses (name and version, read from package metadata on demand)."""
         return resolve_backend(self.backend)
+
+    def cache_key(self, content_hash: str) -> str:
+        """What a build check's outcome depends on: the model's bytes, the backend and its
+        version, the target and the shapes."""
+        import hashlib
+        import json
+
+        info = self.info
+        payload = {
+            "model": content_hash,
+            "backend": [info.name, info.version],
+            "target": self.target,
+            "shapes": self.shapes,
+            "capability": self.capability,
+            "v": 1,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def _stop(self) -> bool:
         return self._abort.is_set() or (self.cancelled is not None and self.cancelled())
@@ -132,6 +151,8 @@ def start_parse_job(
         backend=name,
         build_check=build_check,
         target=target,
+        shapes=shapes or None,
+        capability=capability,
         timeout=timeout,
         cancelled=cancelled,
     )

@@ -121,9 +121,11 @@ def _status_line(fs: FixSession) -> None:
     d = fs.current_diagnosis
     backend = f"{d.backend.name} {d.backend.version}" if d.backend else "?"
     target = f" for {d.target}" if d.target else ""
+    # Say when the build check was not run now (same bytes, backend, target, shapes as before).
+    cached = "; build check from cache" if d.cached else ""
     st.markdown(
         f"**Parse:** {_STATUS_WORD[d.parse_ok]} &nbsp; **Build:** {_STATUS_WORD[d.build_ok]}{target} &nbsp; "
-        f"<small>({backend}; {len(d.errors)} error(s), {len(d.findings)} finding(s))</small>",
+        f"<small>({backend}; {len(d.errors)} error(s), {len(d.findings)} finding(s){cached})</small>",
         unsafe_allow_html=True,
     )
 
