@@ -235,3 +235,17 @@ def test_build_check_outcome_is_cached_by_content_and_settings(tmp_path) -> None
     assert check("--target", "sm86")["cached"] is False
     plain = run_cli("diagnose", str(model), "--json")
     assert json.loads(plain.stdout)["cached"] is False, "only build checks are cached"
+
+
+def test_content_hash_only_skipped_where_nothing_uses_it(tmp_path) -> None:
+    from workbench.diagnose import diagnose_file
+    from workbench.model import hash_files
+
+    path = sample("detector.onnx")
+    assert load_model(path, hash_content=False).content_hash == ""
+    assert load_model(path).content_hash == hash_files(path, [])
+    # A cached build check is keyed by the hash, so it is computed even when not asked for.
+    model, d = diagnose_file(path, build_check=True, hash_content=False, environment=False)
+    assert model.content_hash == hash_files(path, []) == d.content_hash
+    as_json = json.loads(run_cli("diagnose", str(path), "--json").stdout)
+    assert as_json["content_hash"] == hash_files(path, [])

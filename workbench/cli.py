@@ -128,8 +128,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             fix_options=fix_options,
             timeout=args.timeout,
             job=job,
-            # The text view does not show the environment report; JSON and --output keep it.
+            # The text view shows neither the environment report nor the content hash (a
+            # 50 MB model's SHA-256 costs a tenth of the command); JSON and --output keep both.
             environment=bool(args.json or args.output),
+            hash_content=bool(args.json or args.output),
             cache=diag_options.cache,
         )
     if args.output:

@@ -235,6 +235,7 @@ def diagnose_file(
     job: ParseJob | None = None,
     environment: bool = True,
     cache: bool = True,
+    hash_content: bool = True,
 ) -> tuple[LoadedModel, Diagnosis]:
     """Load and diagnose a model file, with TensorRT parsing it while this process loads and
     checks it. If the file turns out to be bad input, the parse is cancelled (its worker is
@@ -244,6 +245,8 @@ def diagnose_file(
         job: a parse of this same file already started with
             :func:`~workbench.parse_job.start_parse_job` (the CLI starts it before importing
             onnx); the backend, build-check and shape arguments are then the job's.
+        hash_content: compute the model's content hash (see ``load_model``); a build check
+            with the cache on always does, as the cache is keyed by it.
     """
     from workbench.model import load_model
 
@@ -280,7 +283,9 @@ def diagnose_file(
             cancelled=cancelled,
         )
     try:
-        model = load_model(path, workspace=workspace)
+        model = load_model(
+            path, workspace=workspace, hash_content=hash_content or (job.build_check and cache)
+        )
     except BaseException:
         job.abort()
         raise

@@ -45,6 +45,7 @@ class LoadedModel:
 
     path: Path
     proto: onnx.ModelProto
+    #: SHA-256 of the model file and its external data; "" when the caller asked for none.
     content_hash: str
     #: Bytes on disk: the model file plus its external data files.
     total_bytes: int
@@ -80,6 +81,7 @@ def load_model(
     *,
     name: str | None = None,
     workspace: Workspace | None = None,
+    hash_content: bool = True,
 ) -> LoadedModel:
     """Load a model from a path (``.onnx`` or ``.zip``) or from uploaded bytes.
 
@@ -88,6 +90,9 @@ def load_model(
             data, or the bytes of either (an upload).
         name: the upload's file name, used for bytes.
         workspace: where uploads and unpacked zips are stored (default workspace if None).
+        hash_content: compute ``content_hash``. Only a one-shot reader of a file in place
+            that neither caches nor shows the hash turns this off; uploads and zips are
+            always hashed (they are stored by it).
 
     Raises:
         ModelLoadError: the input is not a loadable ONNX model; the message says why.
@@ -100,10 +105,10 @@ def load_model(
     path = Path(source)
     if path.suffix.lower() == ".zip" or (path.is_file() and _starts_with(path, _ZIP_MAGIC)):
         return load_model_zip(path, workspace=workspace)
-    return load_model_path(path)
+    return load_model_path(path, hash_content=hash_content)
 
 
-def load_model_path(path: str | os.PathLike[str]) -> LoadedModel:
+def load_model_path(path: str | os.PathLike[str], *, hash_content: bool = True) -> LoadedModel:
     """Load an ONNX file in place; its external data must sit in its folder."""
     path = Path(path)
     if not path.exists():
@@ -118,18 +123,20 @@ def load_model_path(path: str | os.PathLike[str]) -> LoadedModel:
     # it and the checks run, from one read-only mapping of it (no copy of tens of MB).
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as hasher:
         with _mapped_file(path) as data:
-            model_digest = hasher.submit(_digest_of, data)
+            model_digest = hasher.submit(_digest_of, data) if hash_content else None
             try:
                 proto = _parse_model_bytes(data, path.name)
             finally:
-                digest = model_digest.result()  # the mapping must outlive the hash
+                digest = model_digest.result() if model_digest else None  # the mapping must outlive the hash
         external = check_external_data(proto, path.parent, model_name=path.name)
         total = size + sum((path.parent / f).stat().st_size for f in external)
-        pending_hash = hasher.submit(_finish_digest, digest, [path.parent / f for f in external])
+        pending_hash = (
+            hasher.submit(_finish_digest, digest, [path.parent / f for f in external]) if digest else None
+        )
         skeleton = graph_skeleton(proto)
         checker_error = _run_checker(skeleton)
         inferred, inference_error = _infer_shapes(skeleton, proto)
-        content_hash = pending_hash.result()
+        content_hash = pending_hash.result() if pending_hash else ""
     return LoadedModel(
         path=path.resolve(),
         proto=proto,
