@@ -166,6 +166,19 @@ def installed_backend_name(requested: str) -> str | None:
     return None
 
 
+def require_backend_name(requested: str) -> str:
+    """:func:`installed_backend_name`, or the one-sentence error :func:`resolve_backend` gives.
+
+    Raises:
+        BackendUnavailableError: the requested backend (or any, for ``auto``) is missing.
+    """
+    name = installed_backend_name(requested)
+    if name is None:
+        resolve_backend(requested)  # raises, in the user's words
+        raise BackendUnavailableError(f"{requested} is not installed here.")
+    return name
+
+
 def import_backend(info: BackendInfo) -> ModuleType:
     """The backend's Python module (``tensorrt`` or ``tensorrt_rtx``)."""
     module = _real_module(_MODULES[info.name])

@@ -179,6 +179,7 @@ def diagnose(
     environment: bool = True,
     cache: bool = True,
     workspace: Any = None,
+    job: ParseJob | None = None,
 ) -> Diagnosis:
     """Diagnose a model with the installed TensorRT parser (full TensorRT, else TensorRT-RTX).
 
@@ -196,24 +197,27 @@ def diagnose(
             content hash, the backend and its version, the target and the shapes. A cold
             check still runs in full; a cache hit stops the already started worker.
         workspace: where that cache lives (default: the user's workspace).
+        job: a parse of ``model.path`` already started with
+            :func:`~workbench.parse_job.start_parse_job`; the backend, build-check, target,
+            shape and capability arguments are then the job's.
 
     Raises:
         BackendUnavailableError: no TensorRT of the requested kind is installed.
     """
-    job = start_parse_job(
-        model.path,
-        backend=backend,
-        build_check=build_check,
-        target=target,
-        shapes=shapes,
-        capability=capability,
-        timeout=timeout,
-        cancelled=cancelled,
-    )
+    if job is None:
+        job = start_parse_job(
+            model.path,
+            backend=backend,
+            build_check=build_check,
+            target=target,
+            shapes=shapes,
+            capability=capability,
+            timeout=timeout,
+            cancelled=cancelled,
+        )
     return _collect(
         model,
         job,
-        capability=capability,
         fix_options=fix_options,
         environment=environment,
         cache_root=_cache_root(workspace) if cache else None,
@@ -254,48 +258,44 @@ def diagnose_file(
     if job is not None and job.path.resolve() != path.resolve():
         raise ValueError(f"The parse job is for {job.path}, not {path}.")
     if path.suffix.lower() == ".zip" or not path.is_file():
+        # Unpack (or fail) before anything parses it; the parse then starts from the copy.
         if job is not None:
             job.abort()
-        model = load_model(path, workspace=workspace)  # unpack (or fail) before anything parses it
-        return model, diagnose(
-            model,
-            backend=backend,
-            build_check=build_check,
-            target=target,
-            shapes=shapes,
-            capability=capability,
-            fix_options=fix_options,
-            timeout=timeout,
-            cancelled=cancelled,
-            environment=environment,
-            cache=cache,
-            workspace=workspace,
-        )
-    if job is None:
-        job = start_parse_job(
-            path,
-            backend=backend,
-            build_check=build_check,
-            target=target,
-            shapes=shapes,
-            capability=capability,
-            timeout=timeout,
-            cancelled=cancelled,
-        )
-    try:
-        model = load_model(
-            path, workspace=workspace, hash_content=hash_content or (job.build_check and cache)
-        )
-    except BaseException:
-        job.abort()
-        raise
-    return model, _collect(
+            job = None
+        model = load_model(path, workspace=workspace)
+    else:
+        if job is None:
+            job = start_parse_job(
+                path,
+                backend=backend,
+                build_check=build_check,
+                target=target,
+                shapes=shapes,
+                capability=capability,
+                timeout=timeout,
+                cancelled=cancelled,
+            )
+        try:
+            model = load_model(
+                path, workspace=workspace, hash_content=hash_content or (job.build_check and cache)
+            )
+        except BaseException:
+            job.abort()
+            raise
+    return model, diagnose(
         model,
-        job,
+        backend=backend,
+        build_check=build_check,
+        target=target,
+        shapes=shapes,
         capability=capability,
         fix_options=fix_options,
+        timeout=timeout,
+        cancelled=cancelled,
         environment=environment,
-        cache_root=_cache_root(workspace) if cache else None,
+        cache=cache,
+        workspace=workspace,
+        job=job,
     )
 
 
@@ -333,13 +333,12 @@ def _collect(
     model: LoadedModel,
     job: ParseJob,
     *,
-    capability: bool,
     fix_options: Any,
     environment: bool = True,
     cache_root: Path | None = None,
 ) -> Diagnosis:
     """Look at the ONNX graph while the worker parses, then merge both into one diagnosis."""
-    build_check, target = job.build_check, job.target
+    build_check, target, capability = job.build_check, job.target, job.capability
     total_start = job.started
     crash: IsolatedTaskError | None = None
     raw: dict[str, Any] = {}
@@ -354,8 +353,9 @@ def _collect(
         raise
     # A build check is the slow part (TensorRT compiles the engine): one done before for the
     # same bytes, backend version, target and shapes is reused, and the running one stopped.
-    key = job.cache_key(model.content_hash) if (job.build_check and cache_root is not None) else None
-    hit = _cached_check(cache_root, key) if (cache_root is not None and key) else None
+    cache_dir = cache_root if build_check else None  # only build checks are worth keeping
+    key = job.cache_key(model.content_hash) if cache_dir is not None else ""
+    hit = _cached_check(cache_dir, key) if cache_dir is not None else None
     if hit is not None:
         job.abort()
         raw = hit
@@ -366,8 +366,8 @@ def _collect(
             raise
         except IsolatedTaskError as exc:
             crash = exc
-        if crash is None and cache_root is not None and key:
-            _keep_check(cache_root, key, raw)
+        if crash is None and cache_dir is not None:
+            _keep_check(cache_dir, key, raw)
     report = collect_environment() if environment else None
     if crash is not None:
         # The parser or builder crashed or hung: that is the diagnosis.

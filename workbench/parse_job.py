@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.backends import BackendInfo, installed_backend_name, resolve_backend, worker_environment
+from workbench.backends import BackendInfo, require_backend_name, resolve_backend, worker_environment
 from workbench.isolation import ForkedTask, can_fork, run_isolated, start_forked
 
 TASK = "workbench.trt_worker:parse_and_check"
@@ -56,7 +57,7 @@ class ParseJob:
     _executor: concurrent.futures.ThreadPoolExecutor | None = None
     _abort: threading.Event = field(default_factory=threading.Event)
 
-    @property
+    @functools.cached_property
     def info(self) -> BackendInfo:
         """The backend that parses (name and version, read from package metadata on demand)."""
         return resolve_backend(self.backend)
@@ -132,10 +133,7 @@ def start_parse_job(
     Raises:
         BackendUnavailableError: no TensorRT of the requested kind is installed.
     """
-    name = installed_backend_name(backend)
-    if name is None:
-        resolve_backend(backend)  # raises the one-sentence error for this request
-        raise AssertionError("unreachable: resolve_backend found a backend the spec check missed")
+    name = require_backend_name(backend)
     if build_check and target is None and name == "tensorrt-rtx":
         target = default_rtx_target()
     task = {
@@ -164,6 +162,6 @@ def start_parse_job(
         return job
     job._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     job._future = job._executor.submit(
-        run_isolated, TASK, task, timeout=timeout, cancelled=job._stop, env=worker_environment(name)
+        run_isolated, TASK, task, timeout=timeout, cancelled=job._stop, env=env
     )
     return job

@@ -13,6 +13,7 @@ A precision a target cannot run is refused before anything is built, in one sent
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -161,13 +162,26 @@ def transform_model(
     start = time.perf_counter()
     exclude = list(nodes_to_exclude or [])
     # ModelOpt writes inferred shapes back into the file it is given: hand it a private copy,
-    # never the user's model.
-    scratch = tempfile.mkdtemp(prefix="modelopt-", dir=os.path.dirname(output_path) or None)
+    # never the user's model. It also runs ONNX Runtime's symbolic shape inference, which
+    # drops "sym_shape_infer_temp.onnx" and a <uuid>.data file into the working directory
+    # when inference is incomplete: run it from the scratch folder, removed afterwards.
+    output_path = os.path.abspath(output_path)
+    calibration_npz = os.path.abspath(calibration_npz) if calibration_npz else None
+    scratch = tempfile.mkdtemp(prefix="modelopt-", dir=os.path.dirname(output_path))
     try:
         model_path = _private_copy(model_path, scratch)
-        return _transform(
-            model_path, output_path, precision, source_hash, calibration_npz, calibrator, exclude, info, start
-        )
+        with contextlib.chdir(scratch):
+            return _transform(
+                model_path,
+                output_path,
+                precision,
+                source_hash,
+                calibration_npz,
+                calibrator,
+                exclude,
+                info,
+                start,
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

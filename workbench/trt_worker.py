@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from workbench.backends import (
     BackendInfo,
     import_backend,
-    installed_backend_name,
     prepare_polygraphy,
+    require_backend_name,
     resolve_backend,
 )
 
@@ -47,10 +47,7 @@ SEVERITY_NAMES = {0: "internal_error", 1: "error", 2: "warning", 3: "info", 4: "
 def _bind(backend: str) -> BackendInfo:
     """Import the chosen backend once per worker and point Polygraphy at it."""
     global trt, _BOUND
-    name = installed_backend_name(backend)
-    if name is None:
-        resolve_backend(backend)  # raises the one-sentence "not installed" error
-        raise AssertionError(f"no backend for {backend!r}")
+    name = require_backend_name(backend)
     if _BOUND is None or _BOUND.name != name:
         info = BackendInfo(name=name, version="")
         prepare_polygraphy(info)
