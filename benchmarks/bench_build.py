@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cost of the workbench's isolated, parallel, cached build matrix against plain Polygraphy.
 
-    python benchmarks/bench_build.py [--model sample_models/resnet_cnn.onnx]
+    python benchmarks/bench_build.py [--model workbench/bundled_models/resnet_cnn.onnx]
 
 Targets (issue #4), measured in this run:
   * a 4-precision x 2-shape matrix costs <= 1.15 x building the same, already transformed
@@ -50,7 +50,7 @@ def plain_polygraphy_build(path: str, profile: dict[str, list[list[int]]], targe
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(ROOT / "sample_models" / "resnet_cnn.onnx"))
+    parser.add_argument("--model", default=str(ROOT / "workbench" / "bundled_models" / "resnet_cnn.onnx"))
     parser.add_argument("--target", default="sm89")
     args = parser.parse_args()
 

@@ -48,7 +48,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--model", default=str(ROOT / "sample_models" / "resnet_cnn.onnx"))
+    parser.add_argument("--model", default=str(ROOT / "workbench" / "bundled_models" / "resnet_cnn.onnx"))
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Make the bundled sample models, deterministically, and their manifest.
 
-    python sample_models/generate.py            # writes *.onnx and manifest.json here
+    python sample_models/generate.py            # writes *.onnx and manifest.json into the package
     python sample_models/generate.py --out DIR  # somewhere else (the tests compare hashes)
+
+The files ship inside the package (``workbench/bundled_models/``, package data), so a wheel
+install has them; this script stays outside it, with the tests that check the files match.
 
 Three working models (a ResNet-style CNN, a transformer encoder block with dynamic batch
 and sequence, a small detector with Resize/Concat and two outputs) and broken ones that
@@ -29,6 +32,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
+#: Where the bundled models live: package data of ``workbench`` (see ``workbench.samples``).
+BUNDLED = HERE.parent / "workbench" / "bundled_models"
 OPSET = 17
 PRODUCER = "trt-workbench sample_models/generate.py"
 
@@ -629,9 +634,11 @@ def generate(out: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: this folder)")
+    parser.add_argument(
+        "--out", type=Path, default=BUNDLED, help="output folder (default: workbench/bundled_models)"
+    )
     args = parser.parse_args()
-    if args.out.resolve() != HERE and args.out.exists():
+    if args.out.resolve() != BUNDLED and args.out.exists():
         shutil.rmtree(args.out)
     for record in generate(args.out):
         print(f"{record['bytes']:>10,}  {record['file']}")

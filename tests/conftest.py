@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample_models"
+#: The bundled models are package data; the script that makes them stays in sample_models/.
+SAMPLES = ROOT / "workbench" / "bundled_models"
+GENERATOR = ROOT / "sample_models" / "generate.py"
 
 
 def manifest() -> list[dict]:

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import SAMPLES, manifest, sample
+from conftest import GENERATOR, SAMPLES, manifest, sample
 from onnx import numpy_helper
 
 
@@ -22,7 +22,7 @@ def _sha(path: Path) -> str:
 def test_generator_reproduces_the_committed_files(tmp_path: Path) -> None:
     out = tmp_path / "regenerated"
     subprocess.run(
-        [sys.executable, str(SAMPLES / "generate.py"), "--out", str(out)], check=True, capture_output=True
+        [sys.executable, str(GENERATOR), "--out", str(out)], check=True, capture_output=True
     )
     committed = sorted(
         p.relative_to(SAMPLES) for p in SAMPLES.rglob("*") if p.is_file() and p.suffix != ".py"

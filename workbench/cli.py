@@ -18,6 +18,10 @@ from workbench import __version__
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+MODEL_HELP = (
+    "an .onnx file, a .zip holding one with its external data, or a bundled sample "
+    "(sample:resnet_cnn, or its bare name when no such file exists)"
+)
 
 
 def _print_json(payload: Any) -> None:
@@ -586,34 +590,13 @@ def format_diagnosis(diagnosis: Any, title: str = "Diagnosis") -> str:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    import subprocess
-    from pathlib import Path
-
+    from workbench.launch import plan_launch, serve
     from workbench.samples import find_sample
 
     if args.sample:
         find_sample(args.sample)  # a wrong name is a one-sentence error, not a blank page
-    app = Path(__file__).resolve().parent / "ui" / "app_main.py"
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.maxUploadSize",
-        "2048",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.port",
-        str(args.port),
-        "--server.address",
-        args.address,
-        "--server.headless",
-        "true" if args.headless else "false",
-    ]
-    if args.sample:
-        command += ["--", "--sample", args.sample]
-    return subprocess.call(command)
+    plan = plan_launch(sample=args.sample, port=args.port, address=args.address, headless=args.headless)
+    return serve(plan, say=lambda text: print(f"trt-workbench: {text}", file=sys.stderr, flush=True))
 
 
 def format_summary(summary: Any) -> str:
@@ -671,7 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "summary", help="what a model is: inputs, outputs, dynamic dims, opsets, operators, size"
     )
-    p.add_argument("model", help="an .onnx file, or a .zip holding one with its external data")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_summary)
 
@@ -718,13 +701,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "diagnose", help="why TensorRT's ONNX parser (or builder) rejects a model, node by node, with fixes"
     )
-    p.add_argument("model", help="an .onnx file, or a .zip holding one with its external data")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("-o", "--output", help="workspace folder to keep the diagnosis in (for a report)")
     add_check_args(p)
     p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("fix", help="apply graph-surgeon fixes until TensorRT accepts the model")
-    p.add_argument("model", help="an .onnx file, or a .zip holding one with its external data")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("-o", "--output", required=True, help="where to write the fixed model")
     p.add_argument(
         "--auto",
@@ -748,7 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         help="build engines for a matrix of precisions (and shape profiles), isolated, parallel and cached",
     )
-    p.add_argument("model", help="an .onnx file, or a .zip holding one with its external data")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument(
         "--precision",
         default="fp32",
@@ -815,7 +798,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("calib-check", help="check calibration data against the model before calibrating")
-    p.add_argument("model")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("data", help=".npz keyed by input name, .npy, or a folder/zip of images")
     p.add_argument(
         "--compare-calibrators",
@@ -857,7 +840,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("compare", help="output accuracy (and layerwise drift) of each precision against FP32")
-    p.add_argument("model")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--precision", required=True, help="comma-separated, e.g. int8,fp16")
     p.add_argument(
         "--layerwise", action="store_true", help="compare every tensor of the graph, not only the outputs"
@@ -868,7 +851,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "keep-precision", help="find nodes to keep in higher precision so a quantized model meets a tolerance"
     )
-    p.add_argument("model")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--precision", default="int8", choices=["int8", "fp8"])
     p.add_argument("--max-trials", type=int, default=12)
     add_accuracy_args(p)
@@ -906,9 +889,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sample", default="resnet_cnn.onnx", help="bundled sample model to open (default: %(default)s)"
     )
-    p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--address", default="localhost")
-    p.add_argument("--headless", action="store_true", help="do not open a browser")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port to serve on (default: 8501, or the next free one when 8501 is taken)",
+    )
+    p.add_argument("--address", default="localhost", help="address to listen on (default: %(default)s)")
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="never open a browser (without it, one opens only where there is a terminal and a display)",
+    )
     p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("env", help="installed backends and versions, and the GPU if any")
@@ -927,6 +919,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from workbench.errors import WorkbenchError
 
     try:
+        _resolve_sample_names(args)
         return func(args)
     except WorkbenchError as exc:
         print(f"trt-workbench: error: {exc.message}", file=sys.stderr)
@@ -938,6 +931,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trt-workbench: cancelled", file=sys.stderr)
         return 130
+
+
+def _resolve_sample_names(args: argparse.Namespace) -> None:
+    """``MODEL`` may name a bundled sample (``sample:NAME``, or a bare name with no such file)."""
+    import os
+
+    model = getattr(args, "model", None)
+    if not isinstance(model, str) or os.path.exists(model):
+        return  # the common case costs one stat, and no import
+    from workbench.samples import resolve_model_argument
+
+    args.model, notice = resolve_model_argument(model)
+    if notice:
+        print(f"trt-workbench: {notice}", file=sys.stderr)
 
 
 def entry_point() -> None:

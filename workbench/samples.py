@@ -11,13 +11,19 @@ from typing import Any
 from workbench.errors import WorkbenchError
 from workbench.serialize import JsonRecord
 
+#: The bundled models are package data, so a wheel install has them; ``sample_models/generate.py``
+#: in a source checkout makes them.
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled_models"
+#: ``sample:NAME`` names a bundled sample wherever a command takes a model path.
+SAMPLE_PREFIX = "sample:"
+
 
 def samples_dir() -> Path:
-    """``sample_models/`` of a source checkout, or ``$TRT_WORKBENCH_SAMPLES``."""
+    """The package's ``bundled_models/``, or ``$TRT_WORKBENCH_SAMPLES``."""
     env = os.environ.get("TRT_WORKBENCH_SAMPLES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "sample_models"
+    return BUNDLED_DIR
 
 
 @dataclass
@@ -53,3 +59,22 @@ def find_sample(name: str) -> SampleModel:
             return sample
     names = ", ".join(Path(s.file).name for s in list_samples()) or "none found"
     raise WorkbenchError(f"There is no bundled sample model called {name!r} (available: {names}).")
+
+
+def resolve_model_argument(text: str) -> tuple[str, str | None]:
+    """A model argument as a path, and a notice when it named a bundled sample.
+
+    ``sample:resnet_cnn`` always means the bundled sample. A bare name such as
+    ``resnet_cnn.onnx`` means the file when it exists, else the bundled sample of that name
+    (said in the notice), so the README's examples work from any folder and any install.
+    """
+    if text.startswith(SAMPLE_PREFIX):
+        sample = find_sample(text[len(SAMPLE_PREFIX) :])
+        return str(sample.path), None
+    if os.path.exists(text) or os.sep in text or "/" in text:
+        return text, None
+    try:
+        sample = find_sample(text)
+    except WorkbenchError:
+        return text, None
+    return str(sample.path), f"{text} is not a file here: using the bundled sample {sample.path}."

@@ -180,7 +180,7 @@ def render() -> None:
         if samples:
             _pick_sample(sess, samples)
         else:
-            st.info("No bundled samples found (run sample_models/generate.py in a source checkout).")
+            st.info("No bundled samples found: this install lacks workbench/bundled_models (reinstall the package, or run sample_models/generate.py in a source checkout).")
     elif source == SOURCES[1]:
         _pick_upload(sess)
     else:
