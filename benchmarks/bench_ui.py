@@ -61,7 +61,6 @@ def main() -> None:
             for _ in range(args.repeat):
                 page.goto(f"{url}/")
                 page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
-                page.get_by_text("Upload", exact=True).click()
                 chooser = page.locator('input[type="file"]')
                 start = time.perf_counter()
                 chooser.set_input_files(str(model))

@@ -42,7 +42,6 @@ def test_upload_broken_model_diagnose_and_fix(tmp_path: Path) -> None:
     with streamlit_server(tmp_path / "home") as url, browser_page() as page:
         page.goto(f"{url}/")
         page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
-        page.get_by_text("Upload", exact=True).click()
         page.locator('input[type="file"]').set_input_files(str(sample("broken_reduce_axes_subgraph.onnx")))
         page.get_by_text("upload: broken_reduce_axes_subgraph.onnx").wait_for(timeout=60_000)
         screenshot(page, "01_uploaded_broken_model")

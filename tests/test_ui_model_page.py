@@ -44,7 +44,6 @@ def test_switching_sample_updates_summary() -> None:
 
 def test_upload_and_bad_upload() -> None:
     at = _app().run()
-    at = at.radio(key="model_source").set_value("Upload").run()
     uploader = at.file_uploader(key="model_upload")
     at = uploader.set_value(
         ("detector.onnx", sample("detector.onnx").read_bytes(), "application/octet-stream")
@@ -62,7 +61,6 @@ def test_upload_and_bad_upload() -> None:
 
 def test_server_path_with_external_data() -> None:
     at = _app().run()
-    at = at.radio(key="model_source").set_value("Server path").run()
     at.text_input[0].set_value(str(sample("external_data/detector_external.onnx")))
     at = at.button[0].click().run()
     assert not at.exception
@@ -78,7 +76,6 @@ def test_two_sessions_never_share_workspaces() -> None:
     second.run()
     uploads = {}
     for at, name in ((first, "detector.onnx"), (second, "transformer_encoder.onnx")):
-        at.radio(key="model_source").set_value("Upload").run()
         at.file_uploader(key="model_upload").set_value(
             (name, sample(name).read_bytes(), "application/octet-stream")
         ).run()

@@ -1,4 +1,8 @@
-"""Model page: pick a bundled sample, upload a file (or a .zip with external data), or give a server path; see the summary."""
+"""Model page: open your model (upload, or a path on the server) or a bundled sample; see the summary.
+
+"Open your model" comes first, where a newcomer looks; the samples are one click beside it,
+and the default sample is open from the start so the page is never empty.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,6 @@ from workbench.summary import ModelSummary
 from workbench.ui.cache import load_path, summary_for
 from workbench.ui.state import Session, session
 
-SOURCES = ("Bundled sample", "Upload", "Server path")
-
 
 def default_sample_name() -> str | None:
     """The sample named by ``?sample=`` or ``--sample`` (the README's first command uses it)."""
@@ -30,27 +32,41 @@ def _use_path(sess: Session, path: Path, source: str) -> None:
     sess.set_model(model, summary_for(model.content_hash, model), source)
 
 
+def _sample_labels(samples: list[SampleModel]) -> list[str]:
+    return [f"{s.title} — {Path(s.file).name}" for s in samples]
+
+
+def _open_sample(sess: Session, sample: SampleModel) -> None:
+    try:
+        _use_path(sess, sample.path, f"sample: {sample.file}")
+    except WorkbenchError as exc:
+        sess.load_error = exc.message
+
+
 def _pick_sample(sess: Session, samples: list[SampleModel]) -> None:
-    labels = [f"{s.title} — {Path(s.file).name}" for s in samples]
+    labels = _sample_labels(samples)
     wanted = default_sample_name()
     index = 0
     for i, s in enumerate(samples):
         if wanted and wanted in (s.file, Path(s.file).name, Path(s.file).stem):
             index = i
-    choice = st.selectbox("Sample model", labels, index=index, key="model_sample")
+
+    def chosen() -> None:
+        # Only a change of the selection opens a sample: an upload stays open across reruns.
+        label = st.session_state["model_sample"]
+        _open_sample(sess, samples[labels.index(label)])
+
+    choice = st.selectbox("…or try a bundled sample", labels, index=index, key="model_sample", on_change=chosen)
     sample = samples[labels.index(choice)]
-    source = f"sample: {sample.file}"
-    if sess.source != source:
-        try:
-            _use_path(sess, sample.path, source)
-        except WorkbenchError as exc:
-            sess.load_error = exc.message
-    st.caption(f"{sample.description}  \n**TensorRT:** {sample.tensorrt}")
+    if not sess.source and not sess.load_error:
+        _open_sample(sess, sample)  # the first visit: the default sample, so the page is never empty
+    if sess.source == f"sample: {sample.file}":
+        st.caption(f"{sample.description}  \n**TensorRT:** {sample.tensorrt}")
 
 
 def _pick_upload(sess: Session) -> None:
     upload = st.file_uploader(
-        "ONNX model, or a .zip of its folder when the weights are in external data",
+        "Open your model: an ONNX file, or a .zip of its folder when the weights are in external data",
         type=["onnx", "zip"],
         key="model_upload",
     )
@@ -174,17 +190,20 @@ def render_summary(summary: ModelSummary) -> None:
 def render() -> None:
     sess = session()
     st.title("Model")
-    source = st.radio("Source", SOURCES, horizontal=True, key="model_source")
-    if source == SOURCES[0]:
+    mine, bundled = st.columns([3, 2])
+    with mine:
+        _pick_upload(sess)
+        with st.expander("Open a file on the server"):
+            _pick_path(sess)
+    with bundled:
         samples = list_samples()
         if samples:
             _pick_sample(sess, samples)
         else:
-            st.info("No bundled samples found: this install lacks workbench/bundled_models (reinstall the package, or run sample_models/generate.py in a source checkout).")
-    elif source == SOURCES[1]:
-        _pick_upload(sess)
-    else:
-        _pick_path(sess)
+            st.info(
+                "No bundled samples found: this install lacks workbench/bundled_models "
+                "(reinstall the package, or run sample_models/generate.py in a source checkout)."
+            )
 
     if sess.load_error:
         st.error(sess.load_error)
