@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import io
-import zipfile
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from workbench.archives import (
+    check_image_pixels,
+    checked_members,
+    open_zip,
+    read_arrays,
+    read_member,
+    safe_text,
+)
 from workbench.errors import WorkbenchError
+from workbench.limits import TENSOR_ELEMENTS
 from workbench.serialize import JsonRecord
 from workbench.summary import ModelSummary, TensorInfo
 
@@ -145,37 +154,16 @@ def load_calibration(
 
 
 def _load_numpy(buffer: io.BytesIO, label: str, inputs: list[TensorInfo]) -> CalibrationData:
-    head = buffer.getvalue()[:6]
-    try:
-        loaded = np.load(buffer, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
-            raise CalibrationError(
-                f"{label} holds pickled Python objects, which are never loaded (they can run code): save plain numeric arrays with numpy.savez."
-            ) from exc
-        raise CalibrationError(f"{label} is not a readable .npz or .npy file ({exc}).") from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise CalibrationError(f"{label} is not a readable .npz or .npy file ({exc}).") from exc
+    # Headers first: dtype, size and pickles are refused before any array is allocated.
+    loaded = read_arrays(buffer.getvalue(), label, CalibrationError)
     if isinstance(loaded, np.ndarray):
-        if head != b"\x93NUMPY":
-            raise CalibrationError(f"{label} is not a .npz or .npy file.")
         if len(inputs) != 1:
             raise CalibrationError(
                 f"{label} is a single array, but the model has {len(inputs)} inputs: save a .npz keyed by input name ({', '.join(i.name for i in inputs)})."
             )
         arrays = {inputs[0].name: loaded}
     else:
-        try:
-            arrays = {key: loaded[key] for key in loaded.files}
-        except ValueError as exc:
-            raise CalibrationError(
-                f"{label} holds pickled Python objects, which are never loaded (they can run code): save plain numeric arrays with numpy.savez."
-            ) from exc
-        finally:
-            loaded.close()
-    for key, array in arrays.items():
-        if array.dtype == object:
-            raise CalibrationError(f"{label}: array {key!r} holds Python objects, not numbers.")
+        arrays = loaded
     return CalibrationData(arrays=arrays, source=label)
 
 
@@ -197,6 +185,14 @@ def _to_tensor(image: Any, pre: Preprocessing) -> np.ndarray:
     return array.astype(pre.dtype)
 
 
+def _pillow_limit(image_module: Any) -> None:
+    # Pillow's own bomb guard follows ours (it warns above the limit and fails above twice
+    # it); ours runs first, on the declared size, and names the switch that raises it.
+    from workbench.limits import IMAGE_PIXELS
+
+    image_module.MAX_IMAGE_PIXELS = int(IMAGE_PIXELS.value())
+
+
 def _load_images(
     paths: list[Path], label: str, inputs: list[TensorInfo], pre: Preprocessing | None
 ) -> CalibrationData:
@@ -204,14 +200,16 @@ def _load_images(
 
     target = _image_input(inputs)
     pre = pre or Preprocessing()
+    _pillow_limit(Image)
     if not paths:
         raise CalibrationError(f"{label} holds no images ({', '.join(sorted(_IMAGE_SUFFIXES))}).")
     tensors = []
     for path in paths:
         try:
             with Image.open(path) as image:
+                check_image_pixels(*image.size, f"{path.name} in {label}")
                 tensors.append(_to_tensor(image, pre))
-        except (UnidentifiedImageError, OSError) as exc:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
             raise CalibrationError(f"{path.name} in {label} is not a readable image ({exc}).") from exc
     return CalibrationData(arrays={target.name: np.stack(tensors)}, source=label, preprocessing=pre)
 
@@ -223,22 +221,22 @@ def _load_image_zip(
 
     target = _image_input(inputs)
     pre = pre or Preprocessing()
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise CalibrationError(f"{label} is not a valid zip archive.") from exc
+    _pillow_limit(Image)
+    archive = open_zip(data, label, CalibrationError)
     tensors = []
     with archive:
-        for member in sorted(archive.infolist(), key=lambda m: m.filename):
-            if member.is_dir() or Path(member.filename).suffix.lower() not in _IMAGE_SUFFIXES:
+        members = checked_members(archive, label, CalibrationError)
+        for member in sorted(members, key=lambda m: m.filename):
+            if Path(member.filename).suffix.lower() not in _IMAGE_SUFFIXES:
                 continue
+            raw = read_member(archive, member, label, CalibrationError)
+            shown = f"{safe_text(member.filename)} in {label}"
             try:
-                with Image.open(io.BytesIO(archive.read(member))) as image:
+                with Image.open(io.BytesIO(raw)) as image:
+                    check_image_pixels(*image.size, shown)
                     tensors.append(_to_tensor(image, pre))
-            except (UnidentifiedImageError, OSError, zipfile.BadZipFile) as exc:
-                raise CalibrationError(
-                    f"{member.filename} in {label} is not a readable image ({exc})."
-                ) from exc
+            except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+                raise CalibrationError(f"{shown} is not a readable image ({exc}).") from exc
     if not tensors:
         raise CalibrationError(f"{label} holds no images.")
     return CalibrationData(arrays={target.name: np.stack(tensors)}, source=label, preprocessing=pre)
@@ -263,8 +261,19 @@ def synthetic_calibration(
             )
         else:
             shape = [d if isinstance(d, int) and d > 0 else 1 for d in info.shape]
-        shape[0] = samples
         dtype = np.dtype(info.dtype if info.dtype in ("float32", "float16", "int32", "int64") else "float32")
+        if not shape:
+            # A 0-d input is a setting (a sample rate, a threshold), the same for every
+            # sample: an integer one has no random value that means anything.
+            if dtype.kind != "f":
+                raise CalibrationError(
+                    f"Input {info.name!r} is an integer scalar (a setting such as a sample rate, not data): "
+                    "synthetic data cannot choose its value; give calibration data (.npz) holding it as a 0-d array."
+                )
+            arrays[info.name] = np.asarray(rng.normal(), dtype=dtype)
+            continue
+        shape[0] = samples
+        TENSOR_ELEMENTS.check(math.prod(shape), f"Synthetic calibration data for {info.name!r} {shape} has")
         arrays[info.name] = (
             rng.normal(size=shape).astype(dtype)
             if dtype.kind == "f"

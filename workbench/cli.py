@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from workbench import __version__
 
@@ -259,6 +259,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     with _quiet_stdout(args.json):
         model = load_model(args.model, workspace=workspace)
         summary = summarize(model)
+        _check_names(args, model, summary)
         calibration = _load_calibration(args, summary, profiles)
         configs = [
             BuildConfig(
@@ -319,6 +320,7 @@ def cmd_calib_check(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     summary = summarize(model)
+    _check_names(args, model, summary)
     data = load_calibration(args.data, summary.inputs)
     report = check_calibration(data, summary, _profiles(args) or None)
     comparison = None
@@ -384,6 +386,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     tolerances = parse_tolerances(args.tolerance)
     model = load_model(args.model)
     summary = summarize(model)
+    _check_names(args, model, summary)
     shapes, calibration, data = _comparison_inputs(args, summary)
     if any(PRECISION_INFO[p].calibrated for p in precisions) and calibration is None:
         from workbench.errors import WorkbenchError
@@ -442,6 +445,7 @@ def cmd_keep_precision(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     summary = summarize(model)
+    _check_names(args, model, summary)
     shapes, calibration, data = _comparison_inputs(args, summary)
     if calibration is None:
         raise WorkbenchError("The keep-precision search needs calibration data: give --calib DATA.")
@@ -484,6 +488,18 @@ def cmd_keep_precision(args: argparse.Namespace) -> int:
     return EXIT_OK if result.met else EXIT_FAILED
 
 
+def _check_names(args: argparse.Namespace, model: Any, summary: Any) -> None:
+    """Inputs named by --shapes/--extra-profile and nodes named by --keep-precision must exist."""
+    from workbench.graph_index import require_node_names
+    from workbench.shapes import check_profile_inputs, parse_shape_specs
+
+    inputs = [t.name for t in summary.inputs]
+    check_profile_inputs(parse_shape_specs(getattr(args, "shapes", None)), inputs)
+    for extra in getattr(args, "extra_profile", None) or []:
+        check_profile_inputs(parse_shape_specs(extra.replace(";", " ").split()), inputs, "--extra-profile")
+    require_node_names(getattr(args, "keep_precision", None) or [], model.proto.graph)
+
+
 def _workspace(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
@@ -503,8 +519,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
     )
     if backend == "onnxruntime":
         from workbench.model import load_model
+        from workbench.summary import summarize
 
-        load_model(args.model)  # bad input is a one-sentence error before anything runs
+        # bad input is a one-sentence error before anything runs
+        model = load_model(args.model)
+        _check_names(args, model, summarize(model))
     profile = profile_any(
         str(args.model),
         backend=backend,
@@ -643,8 +662,43 @@ def format_summary(summary: Any) -> str:
 # ----------------------------------------------------------------------------- parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad argument reported as one line (exit 2) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        from workbench.archives import safe_text
+
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {safe_text(message)} (see {self.prog} --help).\n")
+
+
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def _seconds(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="trt-workbench",
         description="From an ONNX model to a fast, accurate TensorRT engine: inspect, diagnose, fix, build, compare.",
     )
@@ -686,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--timeout",
-            type=float,
+            type=_seconds,
             default=600.0,
             help="seconds before a parse or build is stopped (default: %(default)s)",
         )
@@ -721,7 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="apply this fix (repeatable, in order); see `trt-workbench fixes`",
     )
     p.add_argument("--script", help="also write a standalone Python script that reproduces the fixes")
-    p.add_argument("--target-opset", type=int, help="opset for convert-opset (default 17)")
+    p.add_argument("--target-opset", type=_whole_number(1), help="opset for convert-opset (default 17)")
     p.add_argument("--node", help="node for extract-failing-subgraph (default: the first failing node)")
     p.add_argument("--workspace", help="workspace folder to keep the fix history in (for a report)")
     add_check_args(p)
@@ -775,7 +829,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "tensorrt-rtx"])
     p.add_argument("--opt-level", type=int, choices=range(0, 6), help="builder optimization level 0-5")
-    p.add_argument("--workspace-mib", type=int, help="workspace memory pool limit in MiB")
+    p.add_argument("--workspace-mib", type=_whole_number(1), help="workspace memory pool limit in MiB")
     p.add_argument(
         "--no-timing-cache", action="store_true", help="do not reuse or update the workspace's timing cache"
     )
@@ -831,7 +885,7 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="METRIC=VALUE",
             help="e.g. cosine=0.999 or max_abs=0.05 (max_abs, mean_abs, rel, cosine, snr_db, top1)",
         )
-        p.add_argument("--samples", type=int, default=4, help="samples to compare on (default: %(default)s)")
+        p.add_argument("--samples", type=_whole_number(1), default=4, help="samples to compare on (default: %(default)s)")
         p.add_argument(
             "-o",
             "--output",
@@ -853,7 +907,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--precision", default="int8", choices=["int8", "fp8"])
-    p.add_argument("--max-trials", type=int, default=12)
+    p.add_argument("--max-trials", type=_whole_number(1), default=12)
     add_accuracy_args(p)
     p.set_defaults(func=cmd_keep_precision)
 
@@ -863,8 +917,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", help="an .onnx model (ONNX Runtime) or an engine file (TensorRT, needs a GPU)")
     p.add_argument("--backend", choices=["onnxruntime", "tensorrt"])
-    p.add_argument("--iterations", type=int, default=50)
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--iterations", type=_whole_number(1), default=50)
+    p.add_argument("--warmup", type=_whole_number(0), default=5)
     p.add_argument("--shapes", action="append", metavar="NAME:DIMS", help="input shapes for dynamic models")
     p.add_argument("--samples", action="store_true", help="include every latency sample in the JSON")
     p.add_argument("-o", "--output", help="workspace folder to keep the profile in (for a report)")
@@ -922,7 +976,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _resolve_sample_names(args)
         return func(args)
     except WorkbenchError as exc:
-        print(f"trt-workbench: error: {exc.message}", file=sys.stderr)
+        from workbench.archives import safe_text
+
+        # A file name may hold a newline or a terminal escape: never print it raw.
+        print(f"trt-workbench: error: {safe_text(exc.message)}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
         # Output piped into `head` and the like: stop quietly.

@@ -13,6 +13,7 @@ compares the tensors under their original ONNX names in topological order.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import onnx
 from workbench.accuracy import OutputMetrics, output_metrics, top1_agreement
 from workbench.calibration import CalibrationData
 from workbench.errors import WorkbenchError
+from workbench.limits import TENSOR_ELEMENTS
 from workbench.model import LoadedModel
 from workbench.serialize import JsonRecord
 from workbench.shapes import ShapeProfile
@@ -111,6 +113,7 @@ def reference_inputs(
             and not (isinstance(info.shape[0], int) and info.shape[0] > 0)
         ):
             shape[0] = samples  # a dynamic batch: compare on several samples at once
+        TENSOR_ELEMENTS.check(math.prod(shape), f"Input {info.name!r} at shape {shape} has")
         dtype = (
             np.dtype(info.dtype)
             if info.dtype in ("float32", "float16", "float64", "int32", "int64", "uint8", "bool")

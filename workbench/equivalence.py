@@ -3,6 +3,7 @@ same random inputs and their outputs must match within a tolerance."""
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from workbench.limits import TENSOR_ELEMENTS
 from workbench.serialize import JsonRecord
 from workbench.shapes import ShapeProfile
 
@@ -80,6 +82,7 @@ def _concrete(shape: list[Any], given: list[int] | None, default_dim: int) -> li
 
 def random_value(shape: list[int], dtype: Any, rng: np.random.Generator) -> np.ndarray:
     """Inputs that exercise the model: normal floats, small non-negative ints, full-range uint8."""
+    TENSOR_ELEMENTS.check(math.prod(shape), f"An input of shape {list(shape)} has")
     dtype = np.dtype(dtype)
     if dtype == np.bool_:
         return rng.random(shape) < 0.5

@@ -142,3 +142,26 @@ def attribute_summary(node: onnx.NodeProto, max_len: int = 120) -> dict[str, str
             text = repr(value)
         result[attr.name] = text if len(text) <= max_len else text[: max_len - 1] + "…"
     return result
+
+
+def require_node_names(names: Iterable[str], graph: Any, flag: str = "--keep-precision") -> None:
+    """Refuse node names the graph (or its subgraphs) does not have, naming a close one."""
+    import difflib
+
+    from workbench.errors import WorkbenchError
+
+    known: set[str] = set()
+    stack = [graph]
+    while stack:
+        g = stack.pop()
+        for node in g.node:
+            known.add(node.name)
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    stack.append(attr.g)
+                stack.extend(attr.graphs)
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise WorkbenchError(f"{flag} names node {name!r}, which is not in the model{hint}.")

@@ -18,9 +18,7 @@ import io
 import mmap
 import os
 import shutil
-import stat
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -29,8 +27,10 @@ from typing import Any
 import onnx
 from google.protobuf.message import DecodeError
 
+from workbench.archives import checked_members, extract_members, open_zip, safe_text
 from workbench.dtypes import onnx_dtype_itemsize
 from workbench.errors import ExternalDataError, ModelLoadError
+from workbench.external_data import ExternalRef, check_reference, undecodable_message
 from workbench.workspace import Workspace
 
 #: Protobuf cannot serialise or parse a single message above 2 GiB.
@@ -166,7 +166,7 @@ def load_model_bytes(
     refs = list(_external_data_refs(proto))
     if refs:
         raise ExternalDataError(
-            f"{safe_name} keeps its weights in external data ({refs[0][1]}), which an upload of "
+            f"{safe_name} keeps its weights in external data ({safe_text(refs[0][1].location)}), which an upload of "
             "the .onnx file alone does not include: upload a .zip of the model's folder instead."
         )
     workspace = workspace or Workspace.default()
@@ -197,28 +197,14 @@ def load_model_zip(
         handle = Path(source)
         if not handle.is_file():
             raise ModelLoadError(f"{handle} does not exist.")
-    try:
-        archive = zipfile.ZipFile(handle)
-    except zipfile.BadZipFile as exc:
-        raise ModelLoadError(f"{label} is not a valid zip archive (it may be truncated or corrupt).") from exc
+    archive = open_zip(handle if isinstance(handle, Path) else handle.getvalue(), label, ModelLoadError)
     with archive:
-        members = [m for m in archive.infolist() if not m.is_dir() and not _is_junk(m.filename)]
-        for member in members:
-            _check_zip_member(member, label)
-        try:
-            bad = archive.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-            raise ModelLoadError(f"{label} is a corrupt zip archive: {exc}.") from exc
-        if bad is not None:
-            raise ModelLoadError(f"{label} is a corrupt zip archive: member {bad} fails its CRC check.")
+        members = checked_members(archive, label, ModelLoadError)
         model_member = _pick_model_member(members, label)
         workspace = workspace or Workspace.default()
         with workspace.staging_dir() as staging:
-            for member in members:
-                target = staging / member.filename
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(member) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+            # Unpacking counts the bytes it writes and checks each member's CRC as it goes.
+            extract_members(archive, members, staging, label, ModelLoadError)
             loaded = load_model_path(staging / model_member)
             return _move_into_workspace(loaded, staging, workspace)
 
@@ -282,27 +268,32 @@ def _parse_model_bytes(data: bytes | memoryview, label: str) -> onnx.ModelProto:
     try:
         proto.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
-        raise ModelLoadError(_undecodable_message(data, label), detail=str(exc)) from exc
+        if "MaxDepth" in str(exc) or "recursion" in str(exc).lower():
+            raise ModelLoadError(
+                f"{label} nests subgraphs deeper than protobuf's parser allows (about 100 message levels), "
+                "so it cannot be read: flatten its If/Loop/Scan nesting.",
+                detail=str(exc),
+            ) from exc
+        raise ModelLoadError(undecodable_message(data, label), detail=str(exc)) from exc
     if not proto.HasField("graph") or proto.ir_version <= 0:
-        raise ModelLoadError(_undecodable_message(data, label, parsed=True))
+        raise ModelLoadError(undecodable_message(data, label, parsed=True))
     if not proto.opset_import and proto.ir_version >= 3:
         raise ModelLoadError(f"{label} has no opset imports, so it is not a complete ONNX model.")
+    _check_tensor_types(proto, label)
     return proto
 
 
-def _undecodable_message(data: bytes | memoryview, label: str, parsed: bool = False) -> str:
-    # A serialised ModelProto starts with field 1 (ir_version, varint: tag 0x08) followed
-    # by a small version number; a file that starts that way and fails is most likely
-    # truncated rather than something else entirely.
-    looks_like_onnx = len(data) >= 2 and data[0] == 0x08 and 0 < data[1] < 32
-    if looks_like_onnx:
-        return (
-            f"{label} starts like an ONNX model but is truncated or corrupt "
-            f"({len(data):,} bytes could not be read as a complete model)."
-        )
-    if parsed:
-        return f"{label} is not an ONNX model: it has no graph."
-    return f"{label} is not an ONNX model: its contents are not an ONNX protobuf."
+_KNOWN_TYPES = frozenset(onnx.TensorProto.DataType.values())
+
+
+def _check_tensor_types(proto: onnx.ModelProto, label: str) -> None:
+    """Refuse a tensor whose data type no ONNX version defines (every later step would trip on it)."""
+    for tensor in iter_all_tensors(proto.graph):
+        if tensor.data_type not in _KNOWN_TYPES or tensor.data_type == onnx.TensorProto.UNDEFINED:
+            raise ModelLoadError(
+                f"{label}: tensor {safe_text(tensor.name)!r} has data type {tensor.data_type}, which no ONNX "
+                "version defines, so the model is corrupt or from a tool that writes invalid ONNX."
+            )
 
 
 #: Initializers above this size are left out of the graph skeleton the checks run on.
@@ -393,64 +384,24 @@ def iter_all_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
                 yield from iter_all_tensors(sub)
 
 
-def _external_data_refs(proto: onnx.ModelProto) -> Iterator[tuple[onnx.TensorProto, str, int, int]]:
+def _external_data_refs(proto: onnx.ModelProto) -> Iterator[tuple[onnx.TensorProto, ExternalRef]]:
     for tensor in iter_all_tensors(proto.graph):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
         info = {entry.key: entry.value for entry in tensor.external_data}
-        yield (
-            tensor,
-            info.get("location", ""),
-            int(info.get("offset", 0) or 0),
-            int(info.get("length", -1) or -1),
-        )
+        yield tensor, ExternalRef(tensor.name, info.get("location", ""), info.get("offset"), info.get("length"))
 
 
 def check_external_data(proto: onnx.ModelProto, folder: Path, *, model_name: str = "model") -> list[str]:
     """Validate every external-data reference and return the files used (relative).
 
     A location must be relative, stay inside ``folder`` (no ``..``, no symlink out),
-    exist, and be long enough for the offset and length it is read at.
+    exist, and be long enough for the offset and length it is read at; the rules live in
+    ``workbench.external_data`` (which also applies them before a backend opens a file).
     """
     root = folder.resolve()
-    files: dict[str, int] = {}
-    for tensor, location, offset, length in _external_data_refs(proto):
-        where = f"tensor {tensor.name!r} of {model_name}"
-        if not location:
-            raise ExternalDataError(f"{where} is marked as external data but names no file.")
-        if (
-            PurePosixPath(location).is_absolute()
-            or PureWindowsPath(location).is_absolute()
-            or PureWindowsPath(location).drive
-        ):
-            raise ExternalDataError(
-                f"{where} points at an absolute external-data location ({location}); "
-                "external data must sit in the model's folder."
-            )
-        parts = PurePosixPath(location.replace("\\", "/")).parts
-        if ".." in parts:
-            raise ExternalDataError(
-                f"{where} points outside the model's folder ({location}); external data must sit in the model's folder."
-            )
-        target = (root / location).resolve()
-        if root != target and root not in target.parents:
-            raise ExternalDataError(
-                f"{where} resolves outside the model's folder ({location} -> {target}); "
-                "external data must sit in the model's folder."
-            )
-        if not target.is_file():
-            raise ExternalDataError(
-                f"{where} needs the external data file {location}, which is missing from {folder}."
-            )
-        size = files.get(location)
-        if size is None:
-            size = target.stat().st_size
-            files[location] = size
-        if length >= 0 and offset + length > size:
-            raise ExternalDataError(
-                f"{where} reads bytes {offset:,}..{offset + length:,} of {location}, "
-                f"which has only {size:,} bytes (the data file is truncated)."
-            )
+    sizes: dict[str, int] = {}
+    files = {check_reference(root, folder, ref, model_name, sizes) for _, ref in _external_data_refs(proto)}
     return sorted(files)
 
 
@@ -508,24 +459,6 @@ def _safe_file_name(name: str) -> str:
     if not base.lower().endswith(".onnx"):
         base += ".onnx"
     return base
-
-
-def _is_junk(filename: str) -> bool:
-    parts = PurePosixPath(filename).parts
-    return bool(parts) and (parts[0] == "__MACOSX" or parts[-1] in {".DS_Store", "Thumbs.db"})
-
-
-def _check_zip_member(member: zipfile.ZipInfo, label: str) -> None:
-    name = member.filename
-    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).drive or name.startswith(("/", "\\")):
-        raise ModelLoadError(f"{label} holds a member with an absolute path ({name}); refusing to unpack it.")
-    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
-        raise ModelLoadError(
-            f"{label} holds a member that points outside the archive ({name}); refusing to unpack it."
-        )
-    mode = member.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        raise ModelLoadError(f"{label} holds a symbolic link ({name}); refusing to unpack it.")
 
 
 def _pick_model_member(members: list[zipfile.ZipInfo], label: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.backends import BackendInfo, require_backend_name, resolve_backend, worker_environment
+from workbench.external_data import check_file_before_parse
 from workbench.isolation import ForkedTask, can_fork, run_isolated, start_forked
 
 TASK = "workbench.trt_worker:parse_and_check"
@@ -132,8 +133,12 @@ def start_parse_job(
 
     Raises:
         BackendUnavailableError: no TensorRT of the requested kind is installed.
+        ExternalDataError, ModelLoadError: the file's external data breaks the safety rules,
+            or the file is not a protobuf message; nothing was started.
     """
     name = require_backend_name(backend)
+    # TensorRT opens external data files itself: the safety rules come before it starts.
+    check_file_before_parse(path)
     if build_check and target is None and name == "tensorrt-rtx":
         target = default_rtx_target()
     task = {

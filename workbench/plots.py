@@ -387,3 +387,177 @@ def graph_figure(
         dragmode="pan",
     )
     return fig
+
+
+# ----------------------------------------------------------------------------- engines from trtexec exports
+
+
+def _engine_color(precision: str) -> str:
+    """The precision colours above, plus the engine-only precisions (INT4, FP4, unknown)."""
+    return _PRECISION_COLORS.get(precision) or {"int4": "#9467bd", "fp4": "#e377c2"}.get(precision, "#9e9e9e")
+
+
+def _engine_precision_order(precisions: set[str]) -> list[str]:
+    order = ["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4", "other", "unknown"]
+    return sorted(precisions, key=lambda p: order.index(p) if p in order else len(order))
+
+
+def _engine_source(reports: list[Any]) -> str:
+    devices = sorted({r.device.name for r in reports if r.device.name})
+    return f"TensorRT on {', '.join(devices) or 'an unrecorded GPU'}, trtexec export"
+
+
+def engine_layer_time_figure(report: Any) -> go.Figure:
+    """Every engine layer's time in execution order, coloured by the precision it runs in."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    layers = list(enumerate(report.layers))
+    for precision in _engine_precision_order({layer.precision for _, layer in layers}):
+        chosen = [(i, layer) for i, layer in layers if layer.precision == precision]
+        fig.add_trace(
+            go.Bar(
+                x=[i for i, _ in chosen],
+                y=[layer.avg_ms or 0.0 for _, layer in chosen],
+                name=precision.upper(),
+                marker_color=_engine_color(precision),
+                text=[f"{layer.name}<br>{layer.type_label} · {layer.tactic or 'tactic unknown'}" for _, layer in chosen],
+                textposition="none",
+                hovertemplate="#%{x} %{text}<br>%{y:.4f} ms<extra>%{fullData.name}</extra>",
+            )
+        )
+    total = f", {report.total_ms:.3f} ms in total" if report.total_ms is not None else ", no profile export"
+    fig.update_layout(
+        title=f"Layer times of {report.label} ({len(layers)} layers{total}; {_engine_source([report])})",
+        xaxis_title="layer, in execution order",
+        yaxis_title="ms per inference (profiled run)",
+        barmode="overlay",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        legend={"orientation": "h"},
+    )
+    return fig
+
+
+def engine_precision_mix_figure(reports: list[Any]) -> go.Figure:
+    """Per engine: layer time by precision (stacked); layer counts when there are no times."""
+    import plotly.graph_objects as go
+
+    timed = all(r.total_ms is not None for r in reports)
+    names = [r.label for r in reports]
+    fig = go.Figure()
+    for precision in _engine_precision_order({layer.precision for r in reports for layer in r.layers}):
+        values, counts = [], []
+        for r in reports:
+            chosen = [layer for layer in r.layers if layer.precision == precision]
+            counts.append(len(chosen))
+            values.append(sum(layer.avg_ms or 0.0 for layer in chosen) if timed else len(chosen))
+        fig.add_trace(
+            go.Bar(
+                name=precision.upper(),
+                x=names,
+                y=values,
+                customdata=counts,
+                marker_color=_engine_color(precision),
+                hovertemplate="%{x}: %{y:.4f} (%{customdata} layers)<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"Engine {'layer time' if timed else 'layers'} by precision ({_engine_source(reports)})",
+        barmode="stack",
+        yaxis_title="ms per inference (sum of layers)" if timed else "layers",
+        height=360,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return fig
+
+
+def engine_compare_figure(comparison: Any, top: int = 30) -> go.Figure:
+    """Matched layers side by side (grouped bars per row): rows where a quantized engine is slower first."""
+    import plotly.graph_objects as go
+
+    rows = [r for r in comparison.rows if any(c is not None and c.avg_ms for c in r.per_engine)][:top][::-1]
+    fig = go.Figure()
+    for e, label in enumerate(comparison.labels):
+        cells = [row.per_engine[e] for row in rows]
+        fig.add_trace(
+            go.Bar(
+                name=label,
+                y=[row.key for row in rows],
+                x=[c.avg_ms if c is not None and c.avg_ms is not None else 0.0 for c in cells],
+                orientation="h",
+                text=[f"{c.name} ({c.precision})" if c is not None else "no such layer" for c in cells],
+                textposition="none",
+                hovertemplate="%{text}<br>%{x:.4f} ms<extra>%{fullData.name}</extra>",
+            )
+        )
+    slower = len(set(comparison.slower_than_reference) & {row.key for row in rows})
+    note = f"; the first {slower} are slower than {comparison.reference}" if slower else ""
+    fig.update_layout(
+        title=f"Matched layers across {len(comparison.labels)} engines (top {len(rows)}{note})",
+        barmode="group",
+        xaxis_title="ms per inference (profiled run)",
+        height=max(320, 18 * len(rows) * max(1, len(comparison.labels)) // 2 + 120),
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        legend={"orientation": "h"},
+    )
+    return fig
+
+
+def engine_type_time_figure(comparison: Any) -> go.Figure:
+    """Per engine: layer time by layer type (convolutions, pooling, reformats, Q/DQ...), stacked."""
+    import plotly.graph_objects as go
+
+    types = sorted({t for d in comparison.time_by_type for t in d},
+                   key=lambda t: -max(d.get(t, 0.0) for d in comparison.time_by_type))
+    fig = go.Figure()
+    for t in types:
+        fig.add_trace(
+            go.Bar(
+                name=t,
+                x=comparison.labels,
+                y=[d.get(t, 0.0) for d in comparison.time_by_type],
+                hovertemplate="%{x}: %{y:.4f} ms<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig.update_layout(
+        title="Layer time by type (sum of per-layer averages, trtexec profile)",
+        barmode="stack",
+        yaxis_title="ms per inference",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return fig
+
+
+def engine_latency_figure(reports: list[Any]) -> go.Figure:
+    """Per-inference latency of each engine as a box (quartiles, min/max, mean) from its timing export."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for r in reports:
+        s = r.latency_ms
+        if s is None:
+            continue
+        fig.add_trace(
+            go.Box(
+                name=r.label,
+                x=[r.label],
+                q1=[s.p25 if s.p25 is not None else s.median],
+                median=[s.median],
+                q3=[s.p75 if s.p75 is not None else s.median],
+                lowerfence=[s.min],
+                upperfence=[s.max],
+                mean=[s.mean],
+                marker_color=_engine_color(r.dominant_precision),
+                hovertext=f"{r.label}: median {s.median:.4f} ms, p99 {s.p99 or float('nan'):.4f} ms ({r.latency_source})",
+            )
+        )
+    fig.update_layout(
+        title=f"Latency per inference ({_engine_source(reports)})",
+        yaxis_title="ms",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        showlegend=False,
+    )
+    return fig

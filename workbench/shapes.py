@@ -62,3 +62,13 @@ def format_shape_spec(name: str, triple: list[list[int]]) -> str:
     if dims[0] == dims[1] == dims[2]:
         return f"{name}:{dims[0]}"
     return f"{name}:{','.join(dims)}"
+
+
+def check_profile_inputs(profile: ShapeProfile, input_names: Iterable[str], flag: str = "--shapes") -> None:
+    """Refuse shapes for an input the model does not have (before any work is done)."""
+    names = list(input_names)
+    for name in profile:
+        if name not in names:
+            raise WorkbenchError(
+                f"{flag} names {name!r}, which is not an input of the model (inputs: {', '.join(names) or 'none'})."
+            )
