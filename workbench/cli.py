@@ -488,6 +488,93 @@ def cmd_keep_precision(args: argparse.Namespace) -> int:
     return EXIT_OK if result.met else EXIT_FAILED
 
 
+def _engine_reports(args: argparse.Namespace, exports: list[str]) -> list[Any]:
+    from pathlib import Path
+
+    from workbench.engine_report import load_engine_export, load_engine_exports
+    from workbench.errors import WorkbenchError
+
+    for text in exports:
+        if not Path(text).exists():
+            raise WorkbenchError(f"{text} does not exist.")
+    explicit = getattr(args, "profile", None) or getattr(args, "timing", None)
+    if explicit:
+        if len(exports) != 1 or not Path(exports[0]).is_file():
+            raise WorkbenchError("--profile and --timing go with one layer-info file (X.engine.graph.json).")
+        return [load_engine_export(exports[0], profile=args.profile, timing=args.timing)]
+    return load_engine_exports(exports)
+
+
+def _engine_onnx(args: argparse.Namespace) -> Any:
+    if not getattr(args, "onnx", None):
+        return None
+    from workbench.model import load_model
+    from workbench.samples import resolve_model_argument
+
+    path, notice = resolve_model_argument(args.onnx)
+    if notice:
+        print(f"trt-workbench: {notice}", file=sys.stderr)
+    return load_model(path)
+
+
+def cmd_engine_show(args: argparse.Namespace) -> int:
+    from workbench.engine_report import format_report, map_to_onnx, show_json
+    from workbench.errors import WorkbenchError
+
+    reports = _engine_reports(args, [args.export])
+    if len(reports) != 1:
+        labels = ", ".join(r.label for r in reports)
+        raise WorkbenchError(
+            f"{args.export} holds {len(reports)} engines ({labels}): name one layer-info file, or use `engine compare`."
+        )
+    report = reports[0]
+    model = _engine_onnx(args)
+    mapping = map_to_onnx(report, model) if model is not None else None
+    if args.output:
+        workspace = _workspace(args)
+        workspace.save_result("engine_reports", report, label=report.label)
+    if args.json:
+        payload = show_json(report)
+        if mapping is not None:
+            payload["onnx_mapping"] = mapping.to_dict()
+        _print_json(payload)
+        return EXIT_OK
+    print(format_report(report, top=args.top))
+    if mapping is not None:
+        matched = sum(1 for layer in mapping.layers if layer.nodes)
+        print(
+            f"ONNX mapping to {model.name}: {matched} layers name {len(mapping.node_ms)} of {mapping.model_nodes} nodes; "
+            f"{len(mapping.unmatched_layers)} layers match no node, {len(mapping.uncovered_nodes)} nodes appear in no layer "
+            f"({len(mapping.absorbed_nodes)} of them absorbed into a fused kernel); "
+            f"{mapping.reformat_layers} reformats, {mapping.qdq_layers} Q/DQ layers."
+        )
+        print(f"  {mapping.note}")
+    return EXIT_OK
+
+
+def cmd_engine_compare(args: argparse.Namespace) -> int:
+    from workbench.engine_report import compare_engines, compare_json, format_comparison
+    from workbench.errors import WorkbenchError
+
+    reports = _engine_reports(args, list(args.exports))
+    if len(reports) < 2:
+        raise WorkbenchError(
+            f"engine compare needs two or more engines; {' '.join(args.exports)} holds {len(reports)}."
+        )
+    model = _engine_onnx(args)
+    comparison = compare_engines(reports, onnx_nodes=model)
+    if args.output:
+        workspace = _workspace(args)
+        for report in reports:
+            workspace.save_result("engine_reports", report, label=report.label)
+        workspace.save_result("engine_comparisons", comparison, label=" vs ".join(r.label for r in reports))
+    if args.json:
+        _print_json(compare_json(comparison))
+        return EXIT_OK
+    print(format_comparison(comparison, top=args.top))
+    return EXIT_OK
+
+
 def _check_names(args: argparse.Namespace, model: Any, summary: Any) -> None:
     """Inputs named by --shapes/--extra-profile and nodes named by --keep-precision must exist."""
     from workbench.graph_index import require_node_names
@@ -956,6 +1043,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="never open a browser (without it, one opens only where there is a terminal and a display)",
     )
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser(
+        "engine", help="explore TensorRT engines exported with trtexec on any GPU (layers, precisions, times)"
+    )
+    engine = p.add_subparsers(dest="engine_command", metavar="ACTION")
+    engine_parser = p
+
+    def engine_usage(_args: argparse.Namespace) -> int:
+        engine_parser.print_help()
+        return EXIT_BAD_INPUT
+
+    p.set_defaults(func=engine_usage)
+    export_help = (
+        "a trtexec --exportLayerInfo file (X.engine.graph.json; its --exportProfile/--exportTimes "
+        "siblings are found by name), a folder, or a .zip of several engines' exports"
+    )
+    for action, helptext in (
+        ("show", "one engine: per-layer type, precision, time and ONNX nodes; latency and throughput"),
+        ("compare", "two or more engines layer by layer: what fused differently, where INT8 is slower than FP16"),
+    ):
+        q = engine.add_parser(action, help=helptext)
+        if action == "show":
+            q.add_argument("export", help=export_help)
+            q.add_argument("--profile", help="the --exportProfile file, when not named as trtexec names it")
+            q.add_argument("--timing", help="the --exportTimes file, when not named as trtexec names it")
+            q.set_defaults(func=cmd_engine_show)
+        else:
+            q.add_argument("exports", nargs="+", help=export_help)
+            q.set_defaults(func=cmd_engine_compare)
+        q.add_argument("--onnx", help="the ONNX model the engines were built from, to map layers to its nodes")
+        q.add_argument("--top", type=_whole_number(1), default=15, help="layers/rows listed in text (default: %(default)s)")
+        q.add_argument("-o", "--output", help="workspace folder to keep the reports in (for `report`)")
+        q.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("env", help="installed backends and versions, and the GPU if any")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
