@@ -13,6 +13,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import threading
 import time
@@ -366,7 +367,38 @@ def build(
         return hit
 
     folder = _result_path(workspace, key).parent
+    made_folder = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        result = _build_in(folder, model, config, backend, target, info, calibration, calibration_report,
+                           workspace, key, timeout, cancelled, on_stage)
+    except BaseException:
+        if made_folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if not result.ok and made_folder:
+        # A failed build leaves nothing of its own behind (its log text is in the result).
+        shutil.rmtree(folder, ignore_errors=True)
+        result.log_path = None
+    return result
+
+
+def _build_in(
+    folder: Path,
+    model: LoadedModel,
+    config: BuildConfig,
+    backend: BackendInfo,
+    target: str | None,
+    info: Any,
+    calibration: CalibrationData | None,
+    calibration_report: Any,
+    workspace: Workspace,
+    key: str,
+    timeout: float,
+    cancelled: Callable[[], bool] | None,
+    on_stage: Callable[[str], None] | None,
+) -> BuildResult:
+    """The transform and the engine build, into ``folder``; the result saved when it is ok."""
     try:
         built_model, transform = prepare_model(
             model, config, backend, workspace, calibration, cancelled, on_stage

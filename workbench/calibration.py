@@ -186,11 +186,10 @@ def _to_tensor(image: Any, pre: Preprocessing) -> np.ndarray:
 
 
 def _pillow_limit(image_module: Any) -> None:
-    # Pillow's own bomb guard follows ours (it warns above the limit and fails above twice
-    # it); ours runs first, on the declared size, and names the switch that raises it.
-    from workbench.limits import IMAGE_PIXELS
-
-    image_module.MAX_IMAGE_PIXELS = int(IMAGE_PIXELS.value())
+    # Pillow's own bomb guard fails at open (above twice its limit) with a sentence that
+    # names no switch; ours runs right after the header is read and before any pixel is
+    # decoded (every image goes through check_image_pixels), so it replaces Pillow's.
+    image_module.MAX_IMAGE_PIXELS = None
 
 
 def _load_images(

@@ -151,6 +151,23 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return EXIT_OK if diagnosis.ok else EXIT_FAILED
 
 
+def _check_fix_outputs(model: Any, output: Any, script: Any) -> None:
+    """-o and --script name two new files, neither the input nor a folder (checked before any work)."""
+    from workbench.errors import WorkbenchError
+
+    if output.is_dir():
+        raise WorkbenchError(f"-o names a folder ({output}): give the fixed model's file name, e.g. {output / 'fixed.onnx'}.")
+    if output.suffix.lower() != ".onnx":
+        raise WorkbenchError(f"-o must name an .onnx file for the fixed model, not {output.name!r}.")
+    if output.exists() and model.exists() and output.resolve() == model.resolve():
+        raise WorkbenchError(f"-o is the input model itself ({output}): write the fixed model to another file.")
+    if script is not None:
+        if script.is_dir():
+            raise WorkbenchError(f"--script names a folder ({script}): give the script's file name, e.g. {script / 'fix.py'}.")
+        if script.resolve() == output.resolve() or script.resolve() == model.resolve():
+            raise WorkbenchError(f"--script and -o (or the input model) name the same file ({script}): give the script its own name.")
+
+
 def cmd_fix(args: argparse.Namespace) -> int:
     _prestart_trt_worker(args.backend)
     from pathlib import Path
@@ -163,6 +180,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         raise WorkbenchError("Say which fixes to apply: --auto, or --apply ID (see `trt-workbench fixes`).")
     diag_options, fix_options = _diagnose_options(args)
     output = Path(args.output)
+    _check_fix_outputs(Path(args.model), output, Path(args.script) if args.script else None)
     repro: Path | None = None
     with _quiet_stdout(args.json):
         model = load_model(args.model)
@@ -310,6 +328,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                 print(f"{r.config.label()}: FAILED: {r.error}")
             for warning in r.warnings:
                 print(f"    warning: {warning}")
+    # Nothing asked for was made: the workspace is left as it was (main undoes the additions).
+    args.rollback = not any(r.ok for r in results)
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
@@ -1094,7 +1114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         _resolve_sample_names(args)
-        return func(args)
+        return _run_guarded(func, args)
     except WorkbenchError as exc:
         from workbench.archives import safe_text
 
@@ -1108,6 +1128,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trt-workbench: cancelled", file=sys.stderr)
         return 130
+
+
+#: Commands whose -o/--output (or --workspace) names a workspace folder they add to.
+_WORKSPACE_COMMANDS = ("build", "compare", "keep-precision", "profile", "diagnose", "engine")
+
+
+class _Terminated(Exception):
+    """SIGTERM, turned into an exception so that staged work is undone on the way out."""
+
+
+def _run_guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command so that a failure leaves the workspace it names as it was.
+
+    A refusal (exit 2), an exception, Ctrl+C or SIGTERM rolls back what the command added;
+    so does a command that made nothing it was asked for (it sets ``args.rollback``).
+    """
+    import signal
+    from pathlib import Path
+
+    from workbench.workspace import transaction
+
+    folder = getattr(args, "output", None) if args.command in _WORKSPACE_COMMANDS else None
+    folder = folder or (getattr(args, "workspace", None) if args.command == "fix" else None)
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        with transaction(Path(folder) if folder else None) as txn:
+            code = func(args)
+            if txn is not None and (code == EXIT_BAD_INPUT or getattr(args, "rollback", False)):
+                txn.rollback()
+            return code
+    except _Terminated:
+        print("trt-workbench: terminated; nothing it was making was kept", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _resolve_sample_names(args: argparse.Namespace) -> None:

@@ -110,3 +110,61 @@ class Workspace:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+
+class WorkspaceTransaction:
+    """What a command adds to a workspace, undone when the command fails.
+
+    A command that fails (bad input, a crash, Ctrl+C, SIGTERM, or nothing it was asked to
+    make got made) must leave the folder ``-o`` named as it was: new files and folders are
+    removed, and the few files commands rewrite in place (the index, the timing cache) are
+    restored from copies taken at the start. Everything is content-addressed, so keeping
+    what a failed command made would be harmless to later runs, but not what users expect.
+    """
+
+    #: Files rewritten in place; everything else is only ever added.
+    REWRITTEN = ("index.json", "timing.cache")
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.existed = root.exists()
+        self.before: set[Path] = set(root.rglob("*")) if self.existed else set()
+        self.saved: dict[Path, tuple[bytes, int, int]] = {}
+        for name in self.REWRITTEN:
+            path = root / name
+            if path.is_file():
+                info = path.stat()
+                self.saved[path] = (path.read_bytes(), info.st_atime_ns, info.st_mtime_ns)
+
+    def rollback(self) -> None:
+        if not self.existed:
+            shutil.rmtree(self.root, ignore_errors=True)
+            return
+        added = sorted((p for p in self.root.rglob("*") if p not in self.before), key=lambda p: len(p.parts), reverse=True)
+        for path in added:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        for path, (data, atime, mtime) in self.saved.items():
+            if not path.is_file() or path.read_bytes() != data:
+                path.write_bytes(data)
+            os.utime(path, ns=(atime, mtime))
+        for name in self.REWRITTEN:
+            path = self.root / name
+            if path not in self.saved:
+                path.unlink(missing_ok=True)
+
+
+@contextmanager
+def transaction(root: Path | None) -> Iterator[WorkspaceTransaction | None]:
+    """Undo the block's additions to ``root`` if it raises (``root=None``: nothing to guard)."""
+    if root is None:
+        yield None
+        return
+    txn = WorkspaceTransaction(root)
+    try:
+        yield txn
+    except BaseException:
+        txn.rollback()
+        raise
