@@ -157,3 +157,16 @@ def test_fork_is_refused_once_threads_run() -> None:
     finally:
         stop.set()
         thread.join()
+
+
+def test_a_runaway_allocation_fails_the_task_not_the_caller() -> None:
+    # A 1 GiB cap on the worker's data segment: a 2 GiB allocation fails inside the worker,
+    # the caller gets one error, and the pool (recreated) serves the next task.
+    capped = WorkerPool(size=1, env={"PYTHONPATH": HELPERS, "TRT_WORKBENCH_WORKER_MEMORY_BYTES": str(2**30)})
+    try:
+        with pytest.raises(IsolatedTaskError, match=r"MemoryError|memory"):
+            capped.run("worker_tasks:allocate", {"n_bytes": 2 * 2**30})
+        assert capped.run("worker_tasks:allocate", {"n_bytes": 2**20}) == 2**20
+        assert capped.run("worker_tasks:echo", {"value": 1})["value"] == 1
+    finally:
+        capped.close()

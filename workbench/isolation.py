@@ -491,6 +491,7 @@ def _forked_child(func: str, kwargs: dict[str, Any], env: dict[str, str], log_fd
     # Ctrl-C reaches the whole process group; the parent decides what happens to this child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(env)
+    cap_worker_memory()
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
@@ -506,7 +507,30 @@ def _forked_child(func: str, kwargs: dict[str, Any], env: dict[str, str], log_fd
 # ----------------------------------------------------------------------------- worker side
 
 
+def cap_worker_memory() -> None:
+    """Cap this worker's data segment, so a runaway allocation fails the task, not the machine.
+
+    RLIMIT_DATA counts heap and private writable mappings (NumPy arrays, protobuf buffers,
+    TensorRT's host allocations) but not the large PROT_NONE address-space reservations
+    CUDA makes, which an RLIMIT_AS cap would break. The limit is
+    ``TRT_WORKBENCH_WORKER_MEMORY_BYTES`` (default 20 GiB on these 24 GiB machines).
+    """
+    import resource
+
+    from workbench.limits import WORKER_MEMORY
+
+    try:
+        limit = int(WORKER_MEMORY.value())
+        _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    except (ValueError, OSError, WorkbenchError):
+        pass  # a platform without the limit, or a bad setting: the task runs uncapped
+
+
 def _worker_main(log_path: str) -> None:
+    cap_worker_memory()
     # Keep the protocol on a private copy of stdout, then point fds 1 and 2 at the log so
     # whatever native code prints never corrupts the protocol and is kept for the report.
     protocol_out = os.fdopen(os.dup(1), "wb")

@@ -427,11 +427,34 @@ def build_engine(
         handle.write(memoryview(engine))  # type: ignore[arg-type]
     result["engine_bytes"] = int(engine.nbytes)
     if timing_cache_path:
-        cache = config.get_timing_cache()
-        if cache is not None:
-            with open(timing_cache_path, "wb") as handle:
-                handle.write(memoryview(cache.serialize()))  # type: ignore[arg-type]
+        _save_timing_cache(config, timing_cache_path)
     return result
+
+
+def _save_timing_cache(config: Any, path: str) -> None:
+    """Merge this build's tactic timings into the shared cache, under Polygraphy's file lock.
+
+    Parallel builds share one cache: each takes the lock, combines what is on disk into its
+    own cache (as Polygraphy's EngineBytesFromNetwork does) and replaces the file in one
+    rename, so no build's timings are lost and no reader sees half a file.
+    """
+    from polygraphy import util as polygraphy_util
+
+    cache = config.get_timing_cache()
+    if cache is None:
+        return
+    with polygraphy_util.LockFile(path):
+        if os.path.exists(path):
+            try:
+                with open(path, "rb") as handle:
+                    previous = config.create_timing_cache(handle.read())
+                cache.combine(previous, ignore_mismatch=True)
+            except Exception:  # a damaged or foreign cache is replaced, not fatal
+                pass
+        staged = f"{path}.{os.getpid()}.tmp"
+        with open(staged, "wb") as handle:
+            handle.write(memoryview(cache.serialize()))  # type: ignore[arg-type]
+        os.replace(staged, path)
 
 
 def _target_name(target: str | None) -> str | None:

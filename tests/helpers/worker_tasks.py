@@ -41,3 +41,9 @@ def native_print_then_value():
 def sleep_pid(seconds):
     time.sleep(seconds)
     return os.getpid()
+
+
+def allocate(n_bytes):
+    """A runaway allocation, touched so it is really resident."""
+    block = bytearray(n_bytes)
+    return len(block)
