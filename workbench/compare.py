@@ -253,9 +253,12 @@ def parse_tolerances(specs: list[str] | None) -> dict[str, float]:
                 f"Bad tolerance {spec!r}: write METRIC=VALUE with METRIC one of {', '.join(TOLERANCE_METRICS)}."
             )
         try:
-            result[name] = float(value)
+            number = float(value)
         except ValueError as exc:
             raise WorkbenchError(f"Bad tolerance {spec!r}: {value!r} is not a number.") from exc
+        if not math.isfinite(number):
+            raise WorkbenchError(f"Bad tolerance {spec!r}: the value must be a finite number.")
+        result[name] = number
     return result
 
 
