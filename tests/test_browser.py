@@ -105,3 +105,35 @@ def test_cancel_a_running_build(tmp_path: Path) -> None:
         assert "Engines" not in page.inner_text("body")
         engines = list((tmp_path / "home").rglob("*.int8.engine"))
         assert engines == [], "the cancelled INT8 build went on"
+
+
+def test_two_sessions_cannot_open_each_others_files(tmp_path: Path) -> None:
+    import hashlib
+
+    from browser import CHROMIUM_ARGS
+    from conftest import sample
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path / "home"
+    digest = hashlib.sha256(sample("detector.onnx").read_bytes()).hexdigest()[:16]
+    with streamlit_server(home) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            alice = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+            bob = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+            for page in (alice, bob):
+                page.goto(f"{url}/")
+                page.get_by_text("Operators in resnet_cnn.onnx").first.wait_for(timeout=60_000)
+            alice.locator('input[type="file"]').set_input_files(str(sample("detector.onnx")))
+            alice.get_by_text("upload: detector.onnx").wait_for(timeout=60_000)
+            theirs = next((home / "sessions").glob(f"*/models/{digest}/detector.onnx"))
+            bob.get_by_text("Open a file on the server").click()
+            for attempt in (str(theirs), str(theirs.with_name("missing.onnx"))):
+                field = bob.get_by_label("Path on the server (for models too big to upload; external data must sit beside it)")
+                field.fill(attempt)
+                bob.get_by_test_id("stBaseButton-secondaryFormSubmit").click()
+                bob.get_by_text(f"{attempt} is not a file the workbench may open here.").wait_for(timeout=30_000)
+            screenshot(bob, "two_sessions_path_refused")
+            assert "Operators in detector.onnx" not in bob.inner_text("body")
+        finally:
+            browser.close()

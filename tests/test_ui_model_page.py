@@ -89,3 +89,51 @@ def test_two_sessions_never_share_workspaces() -> None:
     assert not list(b.workspace.root.rglob("detector.onnx")) and not list(
         a.workspace.root.rglob("transformer_encoder.onnx")
     )
+
+
+def test_a_session_cannot_open_another_sessions_files_by_path(tmp_path, monkeypatch) -> None:
+    first, second = _app(), _app()
+    first.run()
+    second.run()
+    first.file_uploader(key="model_upload").set_value(
+        ("detector.onnx", sample("detector.onnx").read_bytes(), "application/octet-stream")
+    ).run()
+    theirs = first.session_state["trt_workbench_session"].model.path
+    assert theirs.is_file()
+
+    def try_path(at: AppTest, text: str) -> list[str]:
+        at.text_input[0].set_value(text)
+        at = at.button[0].click().run()
+        assert not at.exception
+        return [e.value for e in at.error]
+
+    stolen = try_path(second, str(theirs))
+    missing = try_path(second, str(theirs.with_name("nothing-here.onnx")))
+    assert stolen == [f"{theirs} is not a file the workbench may open here."]
+    assert missing == [f"{theirs.with_name('nothing-here.onnx')} is not a file the workbench may open here."]
+    assert _summary_json(second).name == "resnet_cnn.onnx", "the other session's model was not opened"
+    # Its own uploads stay reachable by path.
+    second.file_uploader(key="model_upload").set_value(
+        ("transformer_encoder.onnx", sample("transformer_encoder.onnx").read_bytes(), "application/octet-stream")
+    ).run()
+    own = second.session_state["trt_workbench_session"].model.path
+    assert try_path(second, str(own)) == []
+
+
+def test_server_paths_follow_the_operators_roots(tmp_path, monkeypatch) -> None:
+    allowed = tmp_path / "models"
+    allowed.mkdir()
+    (allowed / "broken_uint8_input.onnx").write_bytes(sample("broken_uint8_input.onnx").read_bytes())
+    monkeypatch.setenv("TRT_WORKBENCH_SERVER_ROOTS", str(allowed))
+    at = _app().run()
+    at.text_input[0].set_value(str(allowed / "broken_uint8_input.onnx"))
+    at = at.button[0].click().run()
+    assert _summary_json(at).name == "broken_uint8_input.onnx"
+    at.text_input[0].set_value(str(sample("transformer_encoder.onnx")))
+    at = at.button[0].click().run()
+    assert [e.value for e in at.error] == [f"{sample('transformer_encoder.onnx')} is not a file the workbench may open here."]
+    # A symlink inside the root that points out of it is outside.
+    (allowed / "link.onnx").symlink_to(sample("transformer_encoder.onnx"))
+    at.text_input[0].set_value(str(allowed / "link.onnx"))
+    at = at.button[0].click().run()
+    assert len(at.error) == 1 and "may open here" in at.error[0].value

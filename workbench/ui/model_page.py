@@ -85,21 +85,35 @@ def _pick_upload(sess: Session) -> None:
     sess.set_model(model, summary_for(model.content_hash, model), f"upload: {upload.name}")
 
 
+def _listen_address() -> str | None:
+    try:
+        return str(st.get_option("server.address") or "localhost")
+    except Exception:  # outside a server (AppTest): a local tool
+        return "localhost"
+
+
 def _pick_path(sess: Session) -> None:
+    from workbench.server_paths import resolve_server_path, server_paths_enabled
+
+    address = _listen_address()
+    if not server_paths_enabled(address):
+        st.caption(
+            "Server paths are off: this server listens beyond localhost and its operator has not "
+            "named the folders it may open (TRT_WORKBENCH_SERVER_ROOTS)."
+        )
+        return
     with st.form("model_path_form"):
         text = st.text_input(
             "Path on the server (for models too big to upload; external data must sit beside it)"
         )
         submitted = st.form_submit_button("Load")
     if submitted and text:
-        path = Path(text).expanduser()
         try:
+            path = resolve_server_path(text, workspace=sess.workspace, address=address)
             if path.suffix.lower() == ".zip":
                 model = load_model(path, workspace=sess.workspace)
                 sess.set_model(model, summary_for(model.content_hash, model), f"path: {path}")
             else:
-                if not path.is_file():
-                    raise WorkbenchError(f"{path} does not exist on the server.")
                 _use_path(sess, path, f"path: {path}")
         except WorkbenchError as exc:
             sess.load_error = exc.message
