@@ -410,3 +410,20 @@ def test_a_limit_set_to_nonsense_is_one_sentence_and_a_raised_limit_lets_input_i
     path, _, _ = _archive_cases(box)["unpacked_size"]
     done = box.run("summary", str(path), extra_env={"TRT_WORKBENCH_MAX_UNPACKED_BYTES": str(1 << 30)})
     assert done.returncode == 0, done.stderr
+
+
+def test_good_runs_write_only_where_they_were_asked_to(box: Sandbox) -> None:
+    """Builds, comparisons and fixes (ModelOpt, onnxslim, ONNX Runtime inside) leave nothing in
+    the working folder, the temp folder or HOME: only in -o and the workbench's home."""
+    out = box.work / "ws"
+    runs = [
+        ["build", str(DETECTOR), "--precision", "fp16,int8", "--synthetic-calib", "-o", str(out)],
+        ["compare", str(DETECTOR), "--precision", "fp16,int8", "--synthetic-calib", "-o", str(out)],
+        ["fix", str(sample("broken_reduce_axes_subgraph.onnx")), "-o", str(box.work / "fixed.onnx"), "--apply", "simplify-onnxslim", "--script", str(box.work / "fix.py")],
+    ]
+    for args in runs:
+        done = box.run(*args)
+        assert done.returncode in (0, 1), done.stderr[-2000:]
+    allowed = (f"work{os.sep}ws", f"work{os.sep}fixed.onnx", f"work{os.sep}fix.py", "wbhome")
+    stray = sorted(p for p in box.tree() if not p.startswith(("inputs", *allowed)) and p not in ("work", "home", "tmp"))
+    assert stray == [], stray
