@@ -102,7 +102,7 @@ def test_cancel_a_running_build(tmp_path: Path) -> None:
         # Long enough for the INT8 transform and build to have finished, had they not been stopped.
         page.wait_for_timeout(15_000)
         screenshot(page, "06_build_cancelled")
-        assert "Engines" not in page.inner_text("body")
+        assert "Engines" not in page.locator('[data-testid="stMain"]').inner_text()
         engines = list((tmp_path / "home").rglob("*.int8.engine"))
         assert engines == [], "the cancelled INT8 build went on"
 

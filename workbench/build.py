@@ -256,7 +256,7 @@ def prepare_model(
     """The ONNX to build: the model itself, or its cached/new precision transform."""
     info = PRECISION_INFO[config.precision]
     needs_transform = info.transform is not None and (
-        backend.strongly_typed_only or config.precision == "fp8"
+        backend.strongly_typed_only or info.transform_on_trt10
     )
     if not needs_transform:
         return str(model.path), None

@@ -1013,7 +1013,9 @@ def build_parser() -> argparse.ArgumentParser:
         "keep-precision", help="find nodes to keep in higher precision so a quantized model meets a tolerance"
     )
     p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--precision", default="int8", choices=["int8", "fp8"])
+    p.add_argument(
+        "--precision", default="int8", help="a quantized precision (int8, fp8): the search re-quantizes with nodes kept high"
+    )
     p.add_argument("--max-trials", type=_whole_number(1), default=12)
     add_accuracy_args(p)
     p.set_defaults(func=cmd_keep_precision)

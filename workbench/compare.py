@@ -184,15 +184,14 @@ def run_model(
 
 def _executor_for(precision: str) -> tuple[str | None, str, str | None]:
     """(engine, backend label, note) that computes this precision's numbers on the CPU."""
-    if precision in ("fp32", "fp16", "int8"):
-        return "onnxruntime", "onnxruntime-cpu", None
-    if precision == "fp8":
-        return (
-            "reference",
-            "onnx-reference-cpu",
-            "ONNX Runtime's CPU FP8 results are wrong, so FP8 runs in onnx.reference (slow, exact).",
-        )
-    return None, "none", f"{precision.upper()} has no CPU execution here: measure it with TensorRT on a GPU."
+    from workbench.precision import ONNX_REFERENCE, ONNXRUNTIME_CPU, PRECISION_INFO
+
+    info = PRECISION_INFO[precision]
+    if info.cpu_executor == ONNXRUNTIME_CPU:
+        return "onnxruntime", "onnxruntime-cpu", info.cpu_note or None
+    if info.cpu_executor == ONNX_REFERENCE:
+        return "reference", "onnx-reference-cpu", info.cpu_note or None
+    return None, "none", info.cpu_note or f"{info.title} has no CPU execution here: measure it with TensorRT on a GPU."
 
 
 def layerwise_drift(
@@ -500,12 +499,14 @@ def keep_precision_search(
     """
     from workbench.backends import BackendInfo
     from workbench.build import BuildConfig, prepare_model
+    from workbench.precision import PRECISION_INFO
     from workbench.workspace import Workspace
 
     if not tolerances:
         raise WorkbenchError("Give at least one tolerance, e.g. --tolerance cosine=0.999.")
-    if precision not in ("int8", "fp8"):
-        raise WorkbenchError("The keep-precision search is for quantized precisions: int8 or fp8.")
+    if not PRECISION_INFO[precision].quantized:
+        quantized = ", ".join(p for p, i in PRECISION_INFO.items() if i.quantized)
+        raise WorkbenchError(f"The keep-precision search is for quantized precisions: {quantized}.")
     workspace = workspace or Workspace.default()
     summary = summarize(model)
     feeds, _ = reference_inputs(summary, data=data, calibration=calibration, shapes=shapes, samples=samples)

@@ -37,15 +37,24 @@ def op_histogram_figure(summary: ModelSummary, top: int = 25) -> go.Figure:
     return fig
 
 
-_PRECISION_COLORS = {
-    "fp32": "#7f7f7f",
-    "tf32": "#8c564b",
-    "fp16": "#1f77b4",
-    "bf16": "#17becf",
-    "int8": "#d62728",
-    "fp8": "#ff7f0e",
-    "other": "#bcbd22",
-}
+def _precision_colors() -> dict[str, str]:
+    from workbench.precision import PRECISION_INFO
+
+    colors = {name: info.color for name, info in PRECISION_INFO.items()}
+    # Engine layers can report precisions no build asks for (4-bit, TensorRT's own kinds).
+    colors.setdefault("int4", "#9467bd")
+    colors.setdefault("fp4", "#e377c2")
+    colors["other"] = "#bcbd22"
+    return colors
+
+
+def precision_color(precision: str | None, default: str | None = None) -> str | None:
+    """The chart colour of a precision (from the precision table), or ``default``."""
+    return _precision_colors().get(precision or "", default)
+
+
+def _precision_order() -> list[str]:
+    return list(_precision_colors())
 
 
 def drift_depth_figure(comparison: Any, metric: str = "max_abs") -> go.Figure:
@@ -65,7 +74,7 @@ def drift_depth_figure(comparison: Any, metric: str = "max_abs") -> go.Figure:
                 y=ys,
                 mode="lines+markers",
                 name=f"{result.precision.upper()} ({result.backend})",
-                line={"color": _PRECISION_COLORS.get(result.precision)},
+                line={"color": precision_color(result.precision)},
                 text=text,
                 hovertemplate="%{text}<br>" + metric + " %{y:.3g}<extra>%{fullData.name}</extra>",
             )
@@ -95,7 +104,7 @@ def output_error_figure(comparison: Any) -> go.Figure:
                 name=f"{result.precision.upper()} max",
                 x=[o.name for o in result.outputs],
                 y=[o.max_abs for o in result.outputs],
-                marker_color=_PRECISION_COLORS.get(result.precision),
+                marker_color=precision_color(result.precision),
             )
         )
         fig.add_trace(
@@ -103,7 +112,7 @@ def output_error_figure(comparison: Any) -> go.Figure:
                 name=f"{result.precision.upper()} mean",
                 x=[o.name for o in result.outputs],
                 y=[o.mean_abs for o in result.outputs],
-                marker_color=_PRECISION_COLORS.get(result.precision),
+                marker_color=precision_color(result.precision),
                 opacity=0.5,
             )
         )
@@ -193,7 +202,7 @@ def precision_per_layer_figure(builds: list[Any]) -> go.Figure:
     names = [b.config.label() if hasattr(b, "config") else b.precision for b in ok]
     precisions = sorted(
         {p for b in ok for p in b.precision_counts},
-        key=lambda p: list(_PRECISION_COLORS).index(p) if p in _PRECISION_COLORS else 99,
+        key=lambda p: _precision_order().index(p) if p in _precision_order() else 99,
     )
     fig = go.Figure()
     for p in precisions:
@@ -202,7 +211,7 @@ def precision_per_layer_figure(builds: list[Any]) -> go.Figure:
                 name=p.upper(),
                 x=names,
                 y=[b.precision_counts.get(p, 0) for b in ok],
-                marker_color=_PRECISION_COLORS.get(p),
+                marker_color=precision_color(p),
             )
         )
     fig.update_layout(
@@ -343,7 +352,7 @@ def graph_figure(
     for i in order:
         name = names[i]
         if precision and name in precision:
-            colors.append(_PRECISION_COLORS.get(precision[name], "#9e9e9e"))
+            colors.append(precision_color(precision[name], "#9e9e9e"))
         else:
             colors.append(_STATUS_COLORS.get((status or {}).get(name, "unknown"), "#9e9e9e"))
         parts = [f"<b>{name}</b>", nodes[i].op_type]
@@ -394,7 +403,7 @@ def graph_figure(
 
 def _engine_color(precision: str) -> str:
     """The precision colours above, plus the engine-only precisions (INT4, FP4, unknown)."""
-    return _PRECISION_COLORS.get(precision) or {"int4": "#9467bd", "fp4": "#e377c2"}.get(precision, "#9e9e9e")
+    return precision_color(precision) or "#9e9e9e"
 
 
 def _engine_precision_order(precisions: set[str]) -> list[str]:

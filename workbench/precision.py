@@ -27,12 +27,22 @@ from typing import Any
 from workbench.errors import WorkbenchError
 from workbench.serialize import JsonRecord
 
-PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8", "fp8")
 CALIBRATORS = ("entropy", "max")
+
+#: CPU executors a precision's numbers can come from (compare.py runs them).
+ONNXRUNTIME_CPU = "onnxruntime"
+ONNX_REFERENCE = "reference"
 
 
 @dataclass(frozen=True)
 class PrecisionInfo:
+    """Everything the workbench knows about one precision; every module reads this row.
+
+    Adding a precision is one row here (and its ONNX transform in ``transform_model`` when
+    ``transform`` names a new kind): the CLI choices, the UI lists, the TensorRT 10 builder
+    flags, the reproduction commands, the CPU executor and the chart colour follow.
+    """
+
     name: str
     title: str
     #: Lowest compute capability (major, minor) with hardware support.
@@ -41,29 +51,83 @@ class PrecisionInfo:
     calibrated: bool
     #: ONNX transform for strongly typed backends: "autocast", "quantize" or None.
     transform: str | None
-    why_min_sm: str
+    why_min_sm: str = ""
+    #: Polygraphy ``CreateConfig`` switches that ask weakly typed TensorRT 10 for it.
+    trt10_flags: tuple[str, ...] = ()
+    #: ``trtexec`` flags for TensorRT 10 (builder flags) and ``polygraphy convert`` flags.
+    trtexec_flags: tuple[str, ...] = ()
+    polygraphy_flags: tuple[str, ...] = ()
+    #: TensorRT 10 builds it from the transformed (Q/DQ) graph too, strongly typed (FP8).
+    transform_on_trt10: bool = False
+    #: TensorRT 10 layer precision constraints can keep nodes high under it.
+    keeps_nodes_high: bool = False
+    #: What computes its numbers on a CPU (None: only a GPU can), and why, when it matters.
+    cpu_executor: str | None = None
+    cpu_note: str = ""
+    #: The weights/activations are quantized (Q/DQ), not a float format.
+    quantized: bool = False
+    #: Chart colour (plots, graph view).
+    color: str = "#7f7f7f"
 
 
-PRECISION_INFO: dict[str, PrecisionInfo] = {
-    p.name: p
-    for p in [
-        PrecisionInfo("fp32", "FP32", (7, 5), False, None, ""),
-        PrecisionInfo("tf32", "TF32", (8, 0), False, None, "TF32 tensor cores arrived with Ampere (SM80)"),
-        PrecisionInfo("fp16", "FP16", (7, 5), False, "autocast", ""),
-        PrecisionInfo(
-            "bf16", "BF16", (8, 0), False, "autocast", "BF16 tensor cores arrived with Ampere (SM80)"
-        ),
-        PrecisionInfo("int8", "INT8", (7, 5), True, "quantize", ""),
-        PrecisionInfo(
-            "fp8",
-            "FP8",
-            (8, 9),
-            True,
-            "quantize",
-            "FP8 (E4M3) tensor cores arrived with Ada (SM89) and Hopper (SM90)",
-        ),
-    ]
-}
+PRECISION_INFO: dict[str, PrecisionInfo] = {}
+
+
+def register_precision(info: PrecisionInfo) -> PrecisionInfo:
+    """Add (or replace) a row of the precision table; the order of registration is the order shown."""
+    PRECISION_INFO[info.name] = info
+    global PRECISIONS
+    PRECISIONS = tuple(PRECISION_INFO)
+    return info
+
+
+for _row in (
+    PrecisionInfo(
+        "fp32", "FP32", (7, 5), False, None,
+        trtexec_flags=("--noTF32",), polygraphy_flags=(), cpu_executor=ONNXRUNTIME_CPU, color="#7f7f7f",
+    ),
+    PrecisionInfo(
+        "tf32", "TF32", (8, 0), False, None, "TF32 tensor cores arrived with Ampere (SM80)",
+        trt10_flags=("tf32",), polygraphy_flags=("--tf32",), color="#8c564b",
+        cpu_note="TF32 has no CPU execution here: measure it with TensorRT on a GPU.",
+    ),
+    PrecisionInfo(
+        "fp16", "FP16", (7, 5), False, "autocast",
+        trt10_flags=("fp16",), trtexec_flags=("--fp16",), polygraphy_flags=("--fp16",),
+        keeps_nodes_high=True, cpu_executor=ONNXRUNTIME_CPU, color="#1f77b4",
+    ),
+    PrecisionInfo(
+        "bf16", "BF16", (8, 0), False, "autocast", "BF16 tensor cores arrived with Ampere (SM80)",
+        trt10_flags=("bf16",), trtexec_flags=("--bf16",), polygraphy_flags=("--bf16",),
+        keeps_nodes_high=True, color="#17becf",
+        cpu_note="BF16 has no CPU execution here: measure it with TensorRT on a GPU.",
+    ),
+    PrecisionInfo(
+        "int8", "INT8", (7, 5), True, "quantize",
+        trt10_flags=("int8",), trtexec_flags=("--int8", "--calib=calibration.cache"),
+        polygraphy_flags=("--int8",), keeps_nodes_high=True, cpu_executor=ONNXRUNTIME_CPU,
+        quantized=True, color="#d62728",
+    ),
+    PrecisionInfo(
+        "fp8", "FP8", (8, 9), True, "quantize",
+        "FP8 (E4M3) tensor cores arrived with Ada (SM89) and Hopper (SM90)",
+        trt10_flags=("fp8",), trtexec_flags=("--fp8",), polygraphy_flags=("--fp8",),
+        transform_on_trt10=True, cpu_executor=ONNX_REFERENCE, quantized=True, color="#ff7f0e",
+        cpu_note="ONNX Runtime's CPU FP8 results are wrong, so FP8 runs in onnx.reference (slow, exact).",
+    ),
+):
+    register_precision(_row)
+
+PRECISIONS: tuple[str, ...] = tuple(PRECISION_INFO)
+
+
+def calibrated_precisions() -> list[str]:
+    return [p.name for p in PRECISION_INFO.values() if p.calibrated]
+
+
+def lower_precisions() -> list[str]:
+    """The precisions a build can ask for below FP32 (what the comparison pages offer)."""
+    return [p.name for p in PRECISION_INFO.values() if p.name not in ("fp32", "tf32")]
 
 
 def parse_precisions(text: str | list[str]) -> list[str]:
@@ -75,7 +139,7 @@ def parse_precisions(text: str | list[str]) -> list[str]:
         if not name:
             continue
         if name not in PRECISION_INFO:
-            raise WorkbenchError(f"Unknown precision {item!r}: choose from {', '.join(PRECISIONS)}.")
+            raise WorkbenchError(f"Unknown precision {item!r}: choose from {', '.join(PRECISION_INFO)}.")
         if name not in result:
             result.append(name)
     if not result:

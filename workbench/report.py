@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import importlib.metadata
 import json
+import re
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 from workbench.build import BuildResult
 from workbench.compare import Comparison, KeepPrecisionResult
 from workbench.diagnose import Diagnosis
+from workbench.engine_report import EngineComparison, EngineReport
 from workbench.env import EnvironmentReport, collect_environment
 from workbench.errors import WorkbenchError
 from workbench.fixing import FixSession, fix_script
@@ -36,7 +38,7 @@ TENSORRT_CONTAINER = "nvcr.io/nvidia/tensorrt:25.10-py3"
 
 @dataclass
 class Command(JsonRecord):
-    tool: str  # "polygraphy" | "trtexec" | "modelopt" | "python"
+    tool: str  # "polygraphy" | "trtexec" | "modelopt" | "python" | "trt-workbench"
     purpose: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
@@ -62,6 +64,10 @@ class ReportBundle(JsonRecord):
     commands: list[Command]
     requirements: str
     dockerfile: str
+    #: Engines imported from trtexec exports (workspace kind ``engine_reports``) and their
+    #: comparisons (``engine_comparisons``): the Engines page and ``engine show/compare -o``.
+    engine_reports: list[EngineReport] = field(default_factory=list)
+    engine_comparisons: list[EngineComparison] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- collecting
@@ -75,6 +81,14 @@ def _load_all(workspace: Workspace, kind: str, cls: Any) -> list[Any]:
         except (ValueError, KeyError, TypeError):
             continue  # a result from an incompatible older version: skip, do not fail the report
     return items
+
+
+def _latest(items: list[Any], key: Any) -> list[Any]:
+    """One item per key, the newest (results come oldest first), in first-seen order."""
+    out: dict[Any, Any] = {}
+    for item in items:
+        out[key(item)] = item
+    return list(out.values())
 
 
 def collect(workspace: Workspace) -> ReportBundle:
@@ -91,9 +105,17 @@ def collect(workspace: Workspace) -> ReportBundle:
     comparisons = _load_all(workspace, "comparisons", Comparison)
     keep = _load_all(workspace, "keep_precision", KeepPrecisionResult)
     profiles = _load_all(workspace, "profiles", Profile)
-    if not any([builds, diagnoses, fix_sessions, comparisons, keep, profiles]):
+    # The same engine or the same set of engines saved again (a reload, a re-run): keep the newest.
+    engine_reports = _latest(
+        _load_all(workspace, "engine_reports", EngineReport), lambda r: (r.label, tuple(sorted(r.files.items())))
+    )
+    engine_comparisons = _latest(
+        _load_all(workspace, "engine_comparisons", EngineComparison), lambda c: tuple(c.labels)
+    )
+    if not any([builds, diagnoses, fix_sessions, comparisons, keep, profiles, engine_reports]):
         raise WorkbenchError(
-            f"{workspace.root} holds no results yet: run build, compare, diagnose or profile with -o {workspace.root} first."
+            f"{workspace.root} holds no results yet: run build, compare, diagnose, profile or engine show/compare "
+            f"with -o {workspace.root} first."
         )
     model_paths = (
         {b.model for b in builds}
@@ -124,6 +146,8 @@ def collect(workspace: Workspace) -> ReportBundle:
         commands=[],
         requirements=requirements_lock(),
         dockerfile="",
+        engine_reports=engine_reports,
+        engine_comparisons=engine_comparisons,
     )
     bundle.commands = reproduction_commands(bundle)
     bundle.dockerfile = dockerfile(bundle)
@@ -337,6 +361,91 @@ def reproduction_commands(bundle: ReportBundle) -> list[Command]:
                     ],
                 )
             )
+    commands.extend(engine_commands(bundle.engine_reports, bundle.engine_comparisons))
+    return commands
+
+
+def _engine_stem(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", label).strip("._") or "engine"
+
+
+def _engine_flags(report: EngineReport) -> list[str]:
+    """The trtexec flags the exports record: precisions from the build options, the shape
+    and the timing conditions (CUDA graph, data transfers, spin-wait) from the inference options."""
+    flags: list[str] = []
+    build = report.build_options
+    text = " ".join(str(v) for k, v in build.items() if "precision" in k.lower()).upper()
+    words = set(re.findall(r"[A-Z0-9]+", text))
+    typed = any("strongly" in k.lower() and str(v).lower() in ("1", "true", "enabled", "yes") for k, v in build.items())
+    if typed:
+        flags.append("--stronglyTyped")
+    elif "BEST" in words:
+        flags.append("--best")
+    else:
+        flags += [f"--{p.lower()}" for p in ("FP16", "BF16", "INT8", "FP8") if p in words]
+    options = {k.lower(): str(v) for k, v in report.inference_options.items()}
+    shape = options.get("input inference shape", "")
+    specs = [part.strip().replace("=", ":") for part in shape.split(",") if "=" in part]
+    if specs and all(re.fullmatch(r"[^:,]+:\d+(x\d+)*", spec) for spec in specs):
+        flags.append("--shapes=" + ",".join(specs))
+    for option, value, flag in (
+        ("cuda graph", "enabled", "--useCudaGraph"),
+        ("data transfers", "disabled", "--noDataTransfers"),
+        ("spin-wait", "enabled", "--useSpinWait"),
+    ):
+        if options.get(option, "").lower() == value:
+            flags.append(flag)
+    return flags
+
+
+def engine_commands(reports: list[EngineReport], comparisons: list[EngineComparison]) -> list[Command]:
+    """How each imported engine's exports are made on the GPU machine (trtexec), and how the
+    workbench reads them there or anywhere (``trt-workbench engine show/compare``)."""
+    commands: list[Command] = []
+    for report in reports:
+        x = _engine_stem(report.label) + ".engine"
+        model = Path(report.model).name if report.model else "MODEL.onnx"
+        flags = _engine_flags(report)
+        where = f" on {report.device.name}" if report.device.name else ""
+        commands.append(
+            Command(
+                "trtexec",
+                f"build {report.label}, time it layer by layer and export what the Engines page reads "
+                f"(on the GPU machine{where}; precision flags "
+                + ("from the build metadata)" if report.build_options else "not recorded: add them)"),
+                [
+                    "trtexec",
+                    f"--onnx={model}",
+                    f"--saveEngine={x}",
+                    f"--exportLayerInfo={x}.graph.json",
+                    "--profilingVerbosity=detailed",
+                    f"--exportProfile={x}.profile.json",
+                    f"--exportTimes={x}.timing.json",
+                    "--separateProfileRun",
+                    *flags,
+                ],
+            )
+        )
+    compared: set[str] = set()
+    for comparison in comparisons:
+        compared.update(comparison.labels)
+        commands.append(
+            Command(
+                "trt-workbench",
+                f"compare {' vs '.join(comparison.labels)} layer by layer (any machine)",
+                ["trt-workbench", "engine", "compare",
+                 *[f"{_engine_stem(label)}.engine.graph.json" for label in comparison.labels]],
+            )
+        )
+    for report in reports:
+        if report.label not in compared:
+            commands.append(
+                Command(
+                    "trt-workbench",
+                    f"show {report.label} layer by layer (any machine)",
+                    ["trt-workbench", "engine", "show", f"{_engine_stem(report.label)}.engine.graph.json"],
+                )
+            )
     return commands
 
 
@@ -402,6 +511,16 @@ _TRTEXEC_FLAGS = {
     "--minShapes": r"[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*",
     "--optShapes": r"[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*",
     "--maxShapes": r"[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*",
+    "--shapes": r"[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*",
+    "--best": None,
+    "--exportLayerInfo": r".+",
+    "--profilingVerbosity": r"(layer_names_only|detailed|none)",
+    "--exportProfile": r".+",
+    "--exportTimes": r".+",
+    "--separateProfileRun": None,
+    "--useCudaGraph": None,
+    "--noDataTransfers": None,
+    "--useSpinWait": None,
 }
 
 
@@ -425,7 +544,27 @@ def validate_trtexec(argv: list[str]) -> str | None:
     return None
 
 
+def validate_workbench(argv: list[str]) -> str | None:
+    """None when the workbench's own CLI parser accepts the command."""
+    import contextlib
+    import io
+
+    from workbench.cli import build_parser
+
+    if argv[0] != "trt-workbench":
+        return "not a trt-workbench command"
+    try:
+        with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
+            build_parser().parse_args(argv[1:])
+    except SystemExit:
+        lines = err.getvalue().strip().splitlines()
+        return f"trt-workbench rejects it: {lines[-1] if lines else 'usage error'}"
+    return None
+
+
 def validate(command: Command) -> str | None:
+    if command.tool == "trt-workbench":
+        return validate_workbench(command.argv)
     if command.tool == "polygraphy":
         return validate_polygraphy(command.argv)
     if command.tool == "modelopt":
@@ -462,7 +601,10 @@ def dockerfile(bundle: ReportBundle) -> str:
     steps = [
         c
         for c in bundle.commands
-        if c.tool in ("modelopt", "trtexec", "python") and "TensorRT 10" not in c.purpose
+        if c.tool in ("modelopt", "trtexec", "python")
+        and "TensorRT 10" not in c.purpose
+        # Timing an engine needs the GPU at run time, and the model from the GPU machine.
+        and not any(a.startswith("--exportProfile=") for a in c.argv)
     ]
     return "\n".join(
         [
@@ -500,6 +642,107 @@ def _fmt(value: Any) -> str:
     if value is None:
         return ""
     return str(value)
+
+
+def engine_summary_rows(reports: list[EngineReport]) -> list[dict[str, Any]]:
+    """The per-engine table of the Engines section (the numbers of ``engine show``)."""
+    rows = []
+    for r in reports:
+        lat = r.latency_ms
+        rows.append(
+            {
+                "engine": r.label,
+                "measured by": r.backend,
+                "batch": r.batch,
+                "layers": len(r.layers),
+                "layer ms (sum)": r.total_ms,
+                "median ms": lat.median if lat else None,
+                "p99 ms": lat.p99 if lat else None,
+                "inferences/s": r.throughput,
+                "reformat ms": r.reformat_ms,
+                "Q/DQ ms": r.qdq_ms,
+                "built for": str(r.build_options.get("Precision", "")) or r.requested_precision,
+                "precision mix": ", ".join(f"{k} {v}" for k, v in r.precision_counts.items()),
+                "warnings": " | ".join(r.warnings),
+            }
+        )
+    return rows
+
+
+def _engines_html(bundle: ReportBundle, fig: Any) -> str:
+    from workbench.engine_report import summary_json
+    from workbench.plots import (
+        engine_compare_figure,
+        engine_latency_figure,
+        engine_layer_time_figure,
+        engine_precision_mix_figure,
+        engine_type_time_figure,
+    )
+
+    reports = bundle.engine_reports
+    parts = ["<h2 id=engines>Engines</h2>"]
+    if reports:
+        sources = sorted({r.backend for r in reports})
+        parts.append(f"<p class=muted>Measured by {html.escape('; '.join(sources))}.</p>")
+        parts.append(_table(engine_summary_rows(reports)))
+        parts.append(f"<p class=muted>{html.escape(str(summary_json(reports[0])['latency_note']))}</p>")
+        parts.append(fig(engine_precision_mix_figure(reports)))
+        if any(r.latency_ms is not None for r in reports):
+            parts.append(fig(engine_latency_figure(reports)))
+    for c in bundle.engine_comparisons:
+        parts.append(f"<h3>{html.escape(' vs '.join(c.labels))}</h3>")
+        parts.append(fig(engine_compare_figure(c)))
+        parts.append(fig(engine_type_time_figure(c)))
+        slower = set(c.slower_than_reference)
+        shown = [row for row in c.rows if row.key in slower][:15] or c.rows[:15]
+        title = (
+            f"Rows where a quantized engine is slower than {c.reference} ({len(slower)}), largest excess first"
+            if slower
+            else f"First {len(shown)} of {len(c.rows)} matched rows"
+        )
+        rows = []
+        for row in shown:
+            entry: dict[str, Any] = {"row": row.key, "kind": row.kind}
+            for label, cell in zip(c.labels, row.per_engine):
+                entry[f"{label} ms"] = cell.avg_ms if cell is not None else None
+                entry[f"{label} precision"] = cell.precision if cell is not None else ""
+            entry["note"] = row.note
+            rows.append(entry)
+        parts.append(f"<p>{html.escape(title)}:</p>" + _table(rows))
+        if c.fused_differently:
+            parts.append(
+                "<p>Fused differently:</p>"
+                + _table(
+                    [
+                        {"ONNX nodes": " + ".join(f.nodes),
+                         **{label: " | ".join(ls) for label, ls in zip(c.labels, f.layers_per_engine)}}
+                        for f in c.fused_differently
+                    ]
+                )
+            )
+        for note in c.notes:
+            parts.append(f"<p class=muted>{html.escape(note)}</p>")
+    for r in reports:
+        parts.append(
+            f"<details><summary>{html.escape(r.label)}: {len(r.layers)} engine layers</summary>"
+            + fig(engine_layer_time_figure(r))
+            + _table(
+                [
+                    {
+                        "layer": layer.name,
+                        "type": layer.type_label,
+                        "precision": layer.precision,
+                        "avg ms": layer.avg_ms,
+                        "%": layer.percent,
+                        "tactic": layer.tactic,
+                        "onnx nodes": ", ".join(layer.onnx_nodes),
+                    }
+                    for layer in r.layers
+                ]
+            )
+            + "</details>"
+        )
+    return "".join(parts)
 
 
 def render_html(bundle: ReportBundle) -> str:
@@ -635,6 +878,8 @@ def render_html(bundle: ReportBundle) -> str:
         parts.append(
             fig(latency_figure({f"{Path(p.model).name} #{i}": p for i, p in enumerate(bundle.profiles)}))
         )
+    if bundle.engine_reports or bundle.engine_comparisons:
+        parts.append(_engines_html(bundle, fig))
     parts.append("<h2 id=commands>Reproduce</h2>")
     parts.append(_table([{"tool": c.tool, "purpose": c.purpose, "command": c.text} for c in bundle.commands]))
     parts.append(f"<h3>Dockerfile</h3><pre>{html.escape(bundle.dockerfile)}</pre>")

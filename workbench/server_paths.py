@@ -24,8 +24,11 @@ ROOTS_ENV = "TRT_WORKBENCH_SERVER_ROOTS"
 _LOCAL_ADDRESSES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
 
 
-def configured_roots() -> list[Path]:
-    raw = os.environ.get(ROOTS_ENV, "")
+def configured_roots() -> list[Path] | None:
+    """The folders ``TRT_WORKBENCH_SERVER_ROOTS`` allows; None when it is unset, [] when it names none."""
+    raw = os.environ.get(ROOTS_ENV)
+    if raw is None:
+        return None
     return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
 
 
@@ -34,37 +37,70 @@ def is_local_address(address: str | None) -> bool:
 
 
 def server_paths_enabled(address: str | None) -> bool:
-    return bool(configured_roots()) or is_local_address(address)
+    roots = configured_roots()
+    return bool(roots) if roots is not None else is_local_address(address)
 
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def refusal(text: str, want: str = "file") -> WorkbenchError:
+    """The one sentence for every refusal (missing or not allowed alike)."""
+    what = "file or folder" if want == "any" else want
+    return WorkbenchError(f"{text.strip()} is not a {what} the workbench may open here.")
+
+
+def may_open(path: Path, *, workspace: Workspace, address: str | None, contents: bool = True) -> bool:
+    """Whether a session may read ``path``: it exists, lies under the allowed roots, and neither
+    is inside another session's workspace nor (``contents``: a folder to search) holds the
+    sessions folder, whose search would reach every session's files."""
+    try:
+        resolved = path.expanduser().resolve()
+        if not resolved.exists():
+            return False
+    except (OSError, RuntimeError, ValueError):
+        return False
+    roots = configured_roots()
+    if roots is not None:
+        if not any(_inside(resolved, root) for root in roots):
+            return False
+    elif not is_local_address(address):
+        return False
+    own = workspace.root.resolve()
+    sessions = {(default_root() / "sessions").resolve()}
+    if workspace.root.parent.name == "sessions":
+        sessions.add(workspace.root.parent.resolve())
+    for folder in sessions:
+        if contents and resolved.is_dir() and _inside(folder, resolved):
+            return False
+        if _inside(resolved, folder) and not _inside(resolved, own):
+            return False
+    return True
+
+
 def resolve_server_path(text: str, *, workspace: Workspace, address: str | None, want: str = "file") -> Path:
-    """The path a session typed, if it may open it; else one sentence, the same for every refusal.
+    """The path a session typed, if it may open it; else :func:`refusal`'s sentence.
 
     Args:
         want: ``"file"``, ``"folder"`` or ``"any"``.
     """
-    refusal = WorkbenchError(f"{text.strip()!s} is not a {'file or folder' if want == 'any' else want} the workbench may open here.")
     if not text.strip() or "\0" in text:
-        raise refusal
-    try:
-        path = Path(text.strip()).expanduser().resolve()
-    except (OSError, RuntimeError, ValueError):
-        raise refusal from None
-    roots = configured_roots()
-    if roots:
-        if not any(_inside(path, root) for root in roots):
-            raise refusal
-    elif not is_local_address(address):
-        raise refusal
-    sessions = (default_root() / "sessions").resolve()
-    own = workspace.root.resolve()
-    if _inside(path, sessions) and not _inside(path, own):
-        raise refusal
-    exists = path.is_file() if want == "file" else path.is_dir() if want == "folder" else path.exists()
-    if not exists:
-        raise refusal
+        raise refusal(text, want)
+    path = Path(text.strip()).expanduser()
+    if not may_open(path, workspace=workspace, address=address):
+        raise refusal(text, want)
+    path = path.resolve()
+    if (want == "file" and not path.is_file()) or (want == "folder" and not path.is_dir()):
+        raise refusal(text, want)
     return path
+
+
+def listen_address() -> str:
+    """The address the Streamlit server listens on (``localhost`` outside a server)."""
+    try:
+        import streamlit as st
+
+        return str(st.get_option("server.address") or "localhost")
+    except Exception:
+        return "localhost"

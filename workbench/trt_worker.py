@@ -331,9 +331,12 @@ def build_engine(
     seconds: dict[str, float] = {}
     logger = make_logger(min_severity=4)
     builder = trt.Builder(logger)
+    from workbench.precision import PRECISION_INFO
+
+    row = PRECISION_INFO[precision]
     strongly_typed = info.strongly_typed_only
     flags = 0
-    if not strongly_typed and precision == "fp8":
+    if not strongly_typed and row.transform_on_trt10:
         flags = 1 << int(
             trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED
         )  # FP8 Q/DQ graphs build strongly typed
@@ -375,18 +378,18 @@ def build_engine(
         from polygraphy.backend.trt import CreateConfig
 
         calibrator_obj = None
-        if precision == "int8" and not strongly_typed:
+        weakly = not strongly_typed and not row.transform_on_trt10
+        if row.calibrated and weakly:
             calibrator_obj = _calibrator(calibration_npz, calibrator, calibration_cache_path)
-        if keep_precision and not strongly_typed:
+        if keep_precision and weakly:
             _constrain_layers(network, set(keep_precision))
+        # The precision table says which CreateConfig switches ask TensorRT 10 for it
+        # (TF32 is an allowance, not a type, so it applies to strongly typed graphs too).
+        switches = {flag: True for flag in row.trt10_flags if weakly or flag == "tf32"}
         create = CreateConfig(
-            tf32=precision == "tf32" or None,
-            fp16=(precision == "fp16" and not strongly_typed) or None,
-            bf16=(precision == "bf16" and not strongly_typed) or None,
-            int8=(precision == "int8" and not strongly_typed) or None,
-            fp8=(precision == "fp8" and not strongly_typed) or None,
             calibrator=calibrator_obj,
-            precision_constraints="obey" if keep_precision and not strongly_typed else None,
+            precision_constraints="obey" if keep_precision and weakly else None,
+            **switches,
             **common,
         )
     config = create(builder, network)

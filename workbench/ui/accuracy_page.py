@@ -9,6 +9,7 @@ import streamlit as st
 from workbench.calibration import synthetic_calibration
 from workbench.compare import compare_precisions, drift_jumps, engine_layer_for, keep_precision_search
 from workbench.plots import comparison_rows, drift_depth_figure, output_error_figure
+from workbench.precision import PRECISION_INFO, lower_precisions
 from workbench.ui.background import run_cancellable
 from workbench.ui.state import Session, session
 
@@ -154,14 +155,14 @@ def render() -> None:
     st.caption(f"Model: **{sess.model.name}** ({sess.source})")
     precisions = st.multiselect(
         "Precisions to compare with FP32",
-        ["fp16", "bf16", "int8", "fp8"],
+        lower_precisions(),
         default=["fp16", "int8"],
         key="acc_precisions",
     )
     layerwise = st.checkbox("Layer by layer (every tensor)", value=True, key="acc_layerwise")
     tolerances = _tolerances()
     if st.button("Compare", type="primary", key="acc_run", disabled=not precisions):
-        calibration = _calibration(sess) if any(p in ("int8", "fp8") for p in precisions) else None
+        calibration = _calibration(sess) if any(PRECISION_INFO[p].calibrated for p in precisions) else None
         shapes = _opt_shapes(sess.summary)
         model = sess.model
         result = run_cancellable(

@@ -50,6 +50,9 @@ def main() -> None:
         st.Page(here / "build_page.py", title="Build", icon=":material/memory:", url_path="build"),
         st.Page(here / "accuracy_page.py", title="Accuracy", icon=":material/target:", url_path="accuracy"),
         st.Page(here / "timing_page.py", title="Timing", icon=":material/timer:", url_path="timing"),
+        st.Page(
+            here / "engines_page.py", title="Engines", icon=":material/developer_board:", url_path="engines"
+        ),
         st.Page(here / "report_page.py", title="Report", icon=":material/description:", url_path="report"),
     ]
     current = st.navigation(pages)

@@ -13,7 +13,7 @@ import streamlit as st
 from workbench.build import BuildConfig, BuildProgress, BuildResult, build_matrix
 from workbench.calibration import CalibrationData, check_calibration, load_calibration, synthetic_calibration
 from workbench.errors import WorkbenchError
-from workbench.precision import PRECISIONS, refusal
+from workbench.precision import PRECISION_INFO, refusal
 from workbench.shapes import ShapeProfile, format_shape_spec
 from workbench.summary import ModelSummary
 from workbench.ui.cache import environment
@@ -219,7 +219,7 @@ def render() -> None:
     st.caption(f"Model: **{sess.model.name}** ({sess.source})")
     cols = st.columns([3, 1, 1])
     precisions = cols[0].multiselect(
-        "Precisions", list(PRECISIONS), default=["fp32", "fp16"], key="build_precisions"
+        "Precisions", list(PRECISION_INFO), default=["fp32", "fp16"], key="build_precisions"
     )
     target = cols[1].selectbox(
         "Target (TensorRT-RTX)", TARGETS, index=TARGETS.index("sm89"), key="build_target"
@@ -243,7 +243,7 @@ def render() -> None:
         [n.name for n in sess.model.proto.graph.node if n.name],
         key="build_keep",
     )
-    calibration = _calibration(sess, summary, profile, needed=any(p in ("int8", "fp8") for p in precisions))
+    calibration = _calibration(sess, summary, profile, needed=any(PRECISION_INFO[p].calibrated for p in precisions))
     if st.button("Build", type="primary", disabled=not precisions, key="build_run"):
         configs = [
             BuildConfig(

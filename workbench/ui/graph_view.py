@@ -48,7 +48,9 @@ def render_graph(sess: Session, key: str, label: str = "Show the graph", default
     if profile is not None:
         times = {layer.name: layer.ms for layer in profile.layers}
     precision = None
-    lowest = [b for b in sess.builds if b.ok and b.precision in ("int8", "fp8", "fp16", "bf16")]
+    from workbench.precision import lower_precisions
+
+    lowest = [b for b in sess.builds if b.ok and b.precision in lower_precisions()]
     color_by = "status"
     if lowest:
         color_by = st.radio(

@@ -85,17 +85,10 @@ def _pick_upload(sess: Session) -> None:
     sess.set_model(model, summary_for(model.content_hash, model), f"upload: {upload.name}")
 
 
-def _listen_address() -> str | None:
-    try:
-        return str(st.get_option("server.address") or "localhost")
-    except Exception:  # outside a server (AppTest): a local tool
-        return "localhost"
-
-
 def _pick_path(sess: Session) -> None:
-    from workbench.server_paths import resolve_server_path, server_paths_enabled
+    from workbench.server_paths import listen_address, resolve_server_path, server_paths_enabled
 
-    address = _listen_address()
+    address = listen_address()
     if not server_paths_enabled(address):
         st.caption(
             "Server paths are off: this server listens beyond localhost and its operator has not "
