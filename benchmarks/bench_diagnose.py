@@ -13,6 +13,11 @@ the median of --repeat runs, the tools interleaved so machine noise hits both al
 The build-check ratio is measured cold: every run gets an empty workbench home, so the
 build-check cache cannot answer. The warm column (same model, backend, target and shapes
 checked before) is printed beside it for what a repeated check costs; it is not the target.
+
+The output starts with the versions of what the commands import and run (onnx, ml_dtypes,
+numpy, protobuf, onnxruntime, tensorrt_rtx, polygraphy) and what a fresh `import onnx` and
+`import ml_dtypes` cost, so a dependency that got slower shows up as the figure that moved
+(ml_dtypes 0.7.0 added ~0.6 s to every one-shot command). `--versions` prints only that.
 """
 
 from __future__ import annotations
@@ -43,6 +48,47 @@ DEFAULT_MODELS = [
 ]
 
 
+#: Distributions whose versions decide the figures: imported by the CLI or run by Polygraphy.
+VERSIONED = ("onnx", "ml_dtypes", "numpy", "protobuf", "onnxruntime", "tensorrt_rtx", "polygraphy")
+#: A fresh `import ml_dtypes` (after numpy) may cost at most this much (0.6.0: ~10 ms; 0.7.0: ~700 ms).
+ML_DTYPES_IMPORT_TARGET_S = 0.1
+
+
+def versions() -> dict[str, str]:
+    """Installed versions, from package metadata (nothing is imported)."""
+    from importlib import metadata
+
+    found = {}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def import_cost(statement: str, repeat: int = 5) -> float:
+    """Median wall time of a fresh interpreter running ``statement`` minus an empty one."""
+
+    def run(code: str) -> float:
+        return statistics.median(timed([sys.executable, "-c", code])[0] for _ in range(repeat))
+
+    return run(statement) - run("pass")
+
+
+def print_versions(repeat: int) -> None:
+    print(f"python {sys.version.split()[0]} ({sys.executable})")
+    print("  " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    onnx_s = import_cost("import onnx", repeat)
+    numpy_s = import_cost("import numpy", repeat)
+    ml_s = import_cost("import numpy, ml_dtypes", repeat) - numpy_s
+    verdict = "ok" if ml_s <= ML_DTYPES_IMPORT_TARGET_S else "MISSED"
+    print(
+        f"  fresh import: onnx {onnx_s:.3f} s, numpy {numpy_s:.3f} s, ml_dtypes after numpy {ml_s:.3f} s "
+        f"(target <= {ML_DTYPES_IMPORT_TARGET_S} s {verdict})\n"
+    )
+
+
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     start = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -65,7 +111,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    parser.add_argument("--versions", action="store_true", help="print the versions and import costs only")
     args = parser.parse_args()
+    print_versions(args.repeat)
+    if args.versions:
+        return
 
     # Polygraphy runs from site-packages with the bytecode pip compiled at install time; give
     # the workbench the same (an editable install has none, and PYTHONDONTWRITEBYTECODE, set

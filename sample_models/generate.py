@@ -456,6 +456,99 @@ def broken_missing_shapes() -> onnx.ModelProto:
     return g.build(doc="Input shape stripped; no value_info.")
 
 
+def broken_int32_bias_qdq() -> onnx.ModelProto:
+    """A Q/DQ INT8 CNN as ONNX Runtime's ``quantize_static`` writes it (QDQ format, per-channel
+    int8 weights, symmetric int8 activations) with its biases quantized to INT32: an int32
+    initializer -> DequantizeLinear(scale = input scale x weight scale, zero point int32 0) -> Conv.
+
+    TensorRT's DequantizeLinear takes only 8-bit (and FP8/FP4/INT4) inputs: the parser fails at
+    the first bias ("input has type Int32 but must have type FP8, FP4, Int4, Int8, or UInt8").
+    Written by hand with the names quantize_static gives, so the bytes do not depend on the
+    installed ONNX Runtime's calibrator.
+    """
+    rng = np.random.default_rng(10)
+    layers = [("/stem", 3, 16, 3, 2), ("/block", 16, 32, 3, 2), ("/head", 32, 10, 1, 1)]
+    params = {}
+    for scope, cin, cout, k, _ in layers:
+        w = round_sig(rng.normal(0.0, math.sqrt(2.0 / (cin * k * k)), size=(cout, cin, k, k)))
+        b = round_sig(rng.normal(0.0, 0.1, size=cout))
+        params[scope] = (w, b)
+
+    # The float model, to measure activation ranges as a MinMax calibrator would.
+    fg = Graph("float_reference", seed=0)
+    x = fg.add_input("image", TensorProto.FLOAT, ["batch", 3, 32, 32])
+    probes, t = [x], x
+    for scope, _, _, k, stride in layers:
+        w, b = params[scope]
+        conv = fg.op(
+            "Conv",
+            [t, fg.init(f"{scope}.w", w), fg.init(f"{scope}.b", b)],
+            scope,
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=[k // 2] * 4,
+        )
+        t = fg.op("Relu", [conv], scope) if scope != "/head" else conv
+        probes.append(t)
+    fg.outputs = [helper.make_tensor_value_info(p_, TensorProto.FLOAT, None) for p_ in probes[1:]]
+    images = image_batch(seed=12, n=4, size=32)
+    ranges = [float(np.abs(images).max())] + [
+        float(np.abs(a).max()) for a in run(fg.build(), {"image": images})
+    ]
+    act_scales = [round_sig(np.array(r / 127.0)) for r in ranges]
+
+    g = Graph("broken_int32_bias_qdq", seed=0)
+    x = g.add_input("image", TensorProto.FLOAT, [1, 3, 32, 32])
+
+    def qdq(tensor: str, scale: np.ndarray) -> str:
+        s = g.init(f"{tensor}_scale", scale.astype(np.float32))
+        zp = g.init(f"{tensor}_zero_point", np.array(0, np.int8))
+        q = f"{tensor}_QuantizeLinear_Output"
+        dq = f"{tensor}_DequantizeLinear_Output"
+        g.nodes.append(
+            helper.make_node("QuantizeLinear", [tensor, s, zp], [q], name=f"{tensor}_QuantizeLinear")
+        )
+        g.nodes.append(
+            helper.make_node("DequantizeLinear", [q, s, zp], [dq], name=f"{tensor}_DequantizeLinear")
+        )
+        return dq
+
+    t = qdq(x, act_scales[0])
+    for i, (scope, _, cout, k, stride) in enumerate(layers):
+        w, b = params[scope]
+        w_scale = round_sig(np.abs(w).reshape(cout, -1).max(axis=1) / 127.0)
+        w_q = np.clip(np.round(w / w_scale[:, None, None, None]), -127, 127).astype(np.int8)
+        b_scale = (act_scales[i] * w_scale).astype(np.float32)
+        b_q = np.round(b / b_scale).astype(np.int32)
+        wq = g.init(f"{scope}.weight_quantized", w_q)
+        ws = g.init(f"{scope}.weight_scale", w_scale)
+        wz = g.init(f"{scope}.weight_zero_point", np.zeros(cout, np.int8))
+        w_dq = f"{scope}.weight_DequantizeLinear_Output"
+        g.nodes.append(
+            helper.make_node(
+                "DequantizeLinear", [wq, ws, wz], [w_dq], name=f"{scope}.weight_DequantizeLinear", axis=0
+            )
+        )
+        bq = g.init(f"{scope}.bias_quantized", b_q)
+        bs = g.init(f"{scope}.bias_quantized_scale", b_scale)
+        bz = g.init(f"{scope}.bias_quantized_zero_point", np.zeros(cout, np.int32))
+        b_dq = f"{scope}.bias"
+        g.nodes.append(
+            helper.make_node(
+                "DequantizeLinear", [bq, bs, bz], [b_dq], name=f"{scope}.bias_DequantizeLinear", axis=0
+            )
+        )
+        conv = g.op(
+            "Conv", [t, w_dq, b_dq], scope, kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4
+        )
+        t = g.op("Relu", [conv], scope) if scope != "/head" else conv
+        t = qdq(t, act_scales[i + 1])
+    pooled = g.op("GlobalAveragePool", [t], "/pool")
+    flat = g.op("Flatten", [pooled], "/flatten", axis=1)
+    g.add_output(flat, "logits", TensorProto.FLOAT, [1, 10])
+    return g.build(doc="Q/DQ INT8 CNN with INT32-quantized biases, as onnxruntime quantize_static writes it.")
+
+
 # ----------------------------------------------------------------------------- manifest
 
 MODELS = [
@@ -580,6 +673,21 @@ MODELS = [
             "error_contains": "spatial dimensions",
         },
         "fixes": ["override-input-shapes"],
+    },
+    {
+        "file": "broken_int32_bias_qdq.onnx",
+        "builder": broken_int32_bias_qdq,
+        "kind": "broken",
+        "title": "Q/DQ model with INT32-quantized biases",
+        "description": "A three-Conv INT8 Q/DQ CNN as onnxruntime.quantization.quantize_static writes it: per-channel int8 weights, symmetric int8 activations, and every Conv bias stored as int32 and dequantized with scale = input scale x weight scale and an int32 zero point of 0.",
+        "tensorrt": "Parse fails at /stem.bias_DequantizeLinear: input has type Int32 but must have type FP8, FP4, Int4, Int8, or UInt8.",
+        "expect": {
+            "parse": False,
+            "build": None,
+            "error_node": "/stem.bias_DequantizeLinear",
+            "error_contains": "has type Int32",
+        },
+        "fixes": ["dequantize-int32-bias"],
     },
 ]
 

@@ -76,6 +76,7 @@ def test_first_fix_answers_each_broken_sample() -> None:
         "broken_shared_dim_names.onnx": "rename-shared-dims",
         "broken_uint8_input.onnx": "retype-inputs",
         "broken_missing_shapes.onnx": "override-input-shapes",
+        "broken_int32_bias_qdq.onnx": "dequantize-int32-bias",
     }
     for entry in ENTRIES:
         if entry["file"] in expected_first:
@@ -114,6 +115,52 @@ def test_default_profile_is_reported_as_assumed() -> None:
         shapes={"hidden_states": [[1, 1, 64], [4, 128, 64], [8, 512, 64]]},
     )
     assert with_shapes.build_ok is True and with_shapes.profile["assumed"] == []
+
+
+def test_dynamic_dims_finding_is_answered_by_a_given_profile() -> None:
+    model = load_model(sample("transformer_encoder.onnx"))
+    unanswered = diagnose(model, backend="tensorrt-rtx", build_check=True)
+    dims = next(f for f in unanswered.findings if f.kind == "dynamic-dims")
+    assert not dims.resolved and "need an optimization profile" in dims.message
+    shapes = {"hidden_states": [[1, 1, 64], [4, 128, 64], [8, 512, 64]]}
+    # Shapes given but no build check: nothing says the profile works yet.
+    unchecked = diagnose(model, backend="tensorrt-rtx", shapes=shapes)
+    assert not next(f for f in unchecked.findings if f.kind == "dynamic-dims").resolved
+    answered = diagnose(model, backend="tensorrt-rtx", build_check=True, shapes=shapes)
+    assert answered.build_ok is True
+    dims = next(f for f in answered.findings if f.kind == "dynamic-dims")
+    assert dims.resolved and dims.severity == "info" and dims.fixes == []
+    assert "profile given: hidden_states:1x1x64,4x128x64,8x512x64" in dims.message
+    assert "need an optimization profile" not in dims.message
+    assert not any(f.severity == "warning" for f in answered.findings), [f.message for f in answered.findings]
+    assert Diagnosis.from_json(answered.to_json()).findings == answered.findings
+
+
+def test_dynamic_dims_stay_a_question_while_one_input_has_no_profile(tmp_path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, ["n", 8])
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, ["m", 8])
+    ya = helper.make_tensor_value_info("ya", TensorProto.FLOAT, ["n", 8])
+    yb = helper.make_tensor_value_info("yb", TensorProto.FLOAT, ["m", 8])
+    nodes = [
+        helper.make_node("Relu", ["a"], ["ya"], name="ra"),
+        helper.make_node("Relu", ["b"], ["yb"], name="rb"),
+    ]
+    path = tmp_path / "two_inputs.onnx"
+    onnx.save(
+        helper.make_model(
+            helper.make_graph(nodes, "g", [a, b], [ya, yb]), opset_imports=[helper.make_opsetid("", 17)]
+        ),
+        str(path),
+    )
+    d = diagnose(
+        load_model(path), backend="tensorrt-rtx", build_check=True, shapes={"a": [[1, 8], [2, 8], [4, 8]]}
+    )
+    assert d.build_ok is True and d.profile["assumed"] == ["b"]
+    dims = next(f for f in d.findings if f.kind == "dynamic-dims")
+    assert not dims.resolved and "need an optimization profile" in dims.message
 
 
 def test_fp8_style_target_errors_are_build_errors() -> None:
@@ -169,7 +216,11 @@ def test_cli_diagnose_bad_input_is_exit_2(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     "entry",
-    [e for e in ENTRIES if e["file"] in ("broken_uint8_input.onnx", "broken_shared_dim_names.onnx", "detector.onnx")],
+    [
+        e
+        for e in ENTRIES
+        if e["file"] in ("broken_uint8_input.onnx", "broken_shared_dim_names.onnx", "detector.onnx")
+    ],
     ids=lambda e: e["file"],
 )
 def test_cli_fork_path_matches_the_library_pool_path(entry: dict, tmp_path) -> None:
@@ -177,7 +228,12 @@ def test_cli_fork_path_matches_the_library_pool_path(entry: dict, tmp_path) -> N
     pool workers. Both must say the same thing about the same model."""
     shapes = [a for s in entry.get("shapes") or [] for a in ("--shapes", s)]
     cli = run_cli(
-        "diagnose", str(sample(entry["file"])), "--build-check", "--json", *shapes, env={"TMPDIR": str(tmp_path)}
+        "diagnose",
+        str(sample(entry["file"])),
+        "--build-check",
+        "--json",
+        *shapes,
+        env={"TMPDIR": str(tmp_path)},
     )
     assert cli.returncode in (0, 1), cli.stderr
     forked = json.loads(cli.stdout)

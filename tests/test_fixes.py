@@ -235,6 +235,7 @@ def test_every_fix_explains_itself_and_its_snippet_compiles() -> None:
         "simplify-onnxslim",
         "extract-failing-subgraph",
         "decompose-contrib-ops",
+        "dequantize-int32-bias",
     }
     assert required <= set(REGISTRY)
     for fix in REGISTRY.values():
@@ -294,3 +295,114 @@ def test_cli_fix_contract(tmp_path: Path) -> None:
         "make-it-work",
     )
     assert unknown.returncode == 2 and "no fix called" in unknown.stderr
+
+
+def test_int32_quantized_biases_are_folded_by_auto_fix(workspace, tmp_path: Path) -> None:
+    # ONNX Runtime's quantize_static output: int32 bias -> DequantizeLinear -> Conv bias.
+    path = sample("broken_int32_bias_qdq.onnx")
+    session = _session(path, workspace)
+    before = session.original_diagnosis
+    first = next(e for e in before.errors if e.stage == "parse")
+    assert "has type Int32" in first.message and first.op_type == "DequantizeLinear"
+    assert first.fixes[0] == "dequantize-int32-bias"
+    finding = next(f for f in before.findings if f.kind == "int32-dequantize")
+    assert finding.fixes[0] == "dequantize-int32-bias" and len(finding.tensors) == 3
+    auto_fix(session)
+    assert session.applied == ["dequantize-int32-bias"]
+    assert session.current_diagnosis.parse_ok and session.current_diagnosis.build_ok
+    step = session.steps[0]
+    assert step.meaning.checked and step.meaning.passed, step.meaning.reason
+    assert step.diff.op_count_delta == {"DequantizeLinear": -3}
+    fixed = onnx.load(step.model_path)
+    inits = {t.name: t for t in fixed.graph.initializer}
+    assert not [t for t in fixed.graph.initializer if t.data_type == TensorProto.INT32]
+    original = onnx.load(str(path))
+    orig_inits = {t.name: numpy_helper.to_array(t) for t in original.graph.initializer}
+    for tensor in finding.tensors:  # each bias ("/stem.bias") is (q - zero_point) * scale, as float32
+        expected = (
+            orig_inits[f"{tensor}_quantized"].astype(np.int64) - orig_inits[f"{tensor}_quantized_zero_point"]
+        ).astype(np.float32) * orig_inits[f"{tensor}_quantized_scale"]
+        got = numpy_helper.to_array(inits[tensor])
+        assert got.dtype == np.float32 and np.array_equal(got, expected)
+    # The 8-bit weights and activations keep their Q/DQ: it is still an INT8 model.
+    assert sum(n.op_type == "DequantizeLinear" for n in fixed.graph.node) == 3 + 4
+
+    out = tmp_path / "fixed.onnx"
+    cli = run_cli(
+        "fix",
+        str(path),
+        "-o",
+        str(out),
+        "--auto",
+        "--json",
+        env={"TRT_WORKBENCH_HOME": str(tmp_path / "home")},
+    )
+    assert cli.returncode == 0, cli.stderr
+    payload = json.loads(cli.stdout)
+    assert payload["applied"] == ["dequantize-int32-bias"]
+    assert payload["before"]["parse_ok"] is False and payload["after"]["parse_ok"] is True
+    assert out.is_file()
+
+
+def test_int32_dequantize_of_a_runtime_tensor_is_not_folded(workspace, tmp_path: Path) -> None:
+    # An int32 tensor computed at run time is not a quantized bias: nothing to fold.
+    x = helper.make_tensor_value_info("x", TensorProto.INT32, [4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])
+    scale = numpy_helper.from_array(np.array(0.5, np.float32), "scale")
+    nodes = [
+        helper.make_node("Abs", ["x"], ["a"], name="abs"),
+        helper.make_node("DequantizeLinear", ["a", "scale"], ["y"], name="dq"),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "runtime_int32", [x], [y], [scale]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    path = _save(model, tmp_path / "runtime_int32.onnx")
+    session = _session(path, workspace, build_check=False)
+    assert not any(f.kind == "int32-dequantize" for f in session.original_diagnosis.findings)
+    assert all("dequantize-int32-bias" not in i.fixes for i in session.original_diagnosis.issues)
+    rejected = apply_fix(session, "dequantize-int32-bias")
+    assert isinstance(rejected, RejectedFix) and "nothing to work with" in rejected.reason
+
+
+def test_shared_dim_names_are_renamed_by_auto_without_shapes(workspace, tmp_path: Path) -> None:
+    # H and W both "size" (really 32x48): the default all-1 profile parses and builds, which
+    # hides the clash. --auto must still rename the dims, so the real shape builds.
+    path = sample("broken_shared_dim_names.onnx")
+    session = _session(path, workspace)
+    before = session.original_diagnosis
+    assert before.parse_ok and before.build_ok is True
+    assert any(f.kind == "shared-dim-names" and f.severity == "warning" for f in before.findings)
+    auto_fix(session)
+    assert session.applied == ["rename-shared-dims"]
+    assert session.steps[0].meaning.checked and session.steps[0].meaning.passed
+    assert not any(f.kind == "shared-dim-names" for f in session.current_diagnosis.findings)
+    dims = [
+        d.dim_param or d.dim_value
+        for d in onnx.load(session.current_path).graph.input[0].type.tensor_type.shape.dim
+    ]
+    assert dims[:2] == [1, 3] and dims[2] != dims[3]
+    # The renamed model builds at the shape the original could not.
+    from workbench.diagnose import diagnose
+    from workbench.shapes import parse_shape_specs
+
+    real = parse_shape_specs(["image:1x3x32x48"])
+    assert diagnose(load_model(path), backend="tensorrt-rtx", build_check=True, shapes=real).build_ok is False
+    renamed = diagnose(
+        load_model(session.current_path), backend="tensorrt-rtx", build_check=True, shapes=real
+    )
+    assert renamed.build_ok is True, [e.message for e in renamed.errors]
+
+    out = tmp_path / "renamed.onnx"
+    cli = run_cli(
+        "fix",
+        str(path),
+        "-o",
+        str(out),
+        "--auto",
+        "--json",
+        env={"TRT_WORKBENCH_HOME": str(tmp_path / "home")},
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["applied"] == ["rename-shared-dims"]
+    assert out.is_file()

@@ -21,9 +21,7 @@ def _sha(path: Path) -> str:
 
 def test_generator_reproduces_the_committed_files(tmp_path: Path) -> None:
     out = tmp_path / "regenerated"
-    subprocess.run(
-        [sys.executable, str(GENERATOR), "--out", str(out)], check=True, capture_output=True
-    )
+    subprocess.run([sys.executable, str(GENERATOR), "--out", str(out)], check=True, capture_output=True)
     committed = sorted(
         p.relative_to(SAMPLES) for p in SAMPLES.rglob("*") if p.is_file() and p.suffix != ".py"
     )
@@ -128,3 +126,26 @@ def test_manifest_parse_claims_hold_for_tensorrt_rtx(entry: dict) -> None:
         errors = [parser.get_error(i) for i in range(parser.num_errors)]
         assert errors[0].node_name() == entry["expect"]["error_node"]
         assert any(entry["expect"]["error_contains"] in e.desc() for e in errors)
+
+
+def test_int32_bias_sample_is_quantize_static_shaped() -> None:
+    """Every Conv bias is an int32 initializer behind a DequantizeLinear whose scale is the
+    input activation's scale times the weight's (per channel) and whose zero point is int32 0,
+    as onnxruntime.quantization.quantize_static writes it; weights are per-channel int8."""
+    model = onnx.load(str(sample("broken_int32_bias_qdq.onnx")))
+    inits = {t.name: t for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 3
+    for conv in convs:
+        x_dq, w_dq, b_dq = (producer[t] for t in conv.input)
+        assert {x_dq.op_type, w_dq.op_type, b_dq.op_type} == {"DequantizeLinear"}
+        assert inits[w_dq.input[0]].data_type == onnx.TensorProto.INT8
+        assert inits[b_dq.input[0]].data_type == onnx.TensorProto.INT32
+        assert inits[b_dq.input[2]].data_type == onnx.TensorProto.INT32
+        assert not numpy_helper.to_array(inits[b_dq.input[2]]).any()
+        x_scale = numpy_helper.to_array(inits[x_dq.input[1]])
+        w_scale = numpy_helper.to_array(inits[w_dq.input[1]])
+        b_scale = numpy_helper.to_array(inits[b_dq.input[1]])
+        assert np.array_equal(b_scale, (x_scale * w_scale).astype(np.float32))
+        assert w_scale.shape == b_scale.shape == (numpy_helper.to_array(inits[w_dq.input[0]]).shape[0],)

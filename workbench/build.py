@@ -10,6 +10,7 @@ version, calibration data): an unchanged request returns at once from the worksp
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.backends import BackendInfo, resolve_backend, worker_environment
+from workbench.build_options import worker_arguments
 from workbench.calibration import CalibrationData, CalibrationReport, check_calibration
 from workbench.engine_layers import fallback_warning, precision_counts
 from workbench.env import EnvironmentReport, collect_environment
@@ -54,6 +56,15 @@ class BuildConfig(JsonRecord):
     timing_cache: bool = True
     version_compatible: bool = False
     hardware_compatibility: str | None = None
+    #: Values of build options registered in ``build_options`` without a field of their own.
+    extra_options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def with_options(cls, options: dict[str, Any], **fields: Any) -> BuildConfig:
+        """A config from build-option values (``build_options.values_from_args``) and other fields."""
+        own = {f.name for f in dataclasses.fields(cls)}
+        extra = {k: v for k, v in options.items() if k not in own}
+        return cls(**fields, **{k: v for k, v in options.items() if k in own}, extra_options=extra)
 
     def label(self) -> str:
         shapes = (
@@ -181,10 +192,13 @@ def suggest_profile(summary: ModelSummary, served: list[dict[str, list[int]]]) -
 def build_cache_key(
     model_hash: str, config: BuildConfig, backend: BackendInfo, calibration_hash: str | None
 ) -> str:
+    described = config.to_dict()
+    if not described.get("extra_options"):
+        described.pop("extra_options", None)  # keys of builds made before the field existed stay valid
     payload = json.dumps(
         {
             "model": model_hash,
-            "config": config.to_dict(),
+            "config": described,
             "backend": backend.to_dict(),
             "calibration": calibration_hash,
             "v": 1,
@@ -429,14 +443,10 @@ def _build_in(
                 "profiles": config.profiles or None,
                 "target": target,
                 "keep_precision": config.keep_precision,
-                "builder_optimization_level": config.builder_optimization_level,
-                "workspace_mib": config.workspace_mib,
-                "timing_cache_path": str(workspace.root / "timing.cache") if config.timing_cache else None,
+                **worker_arguments(config, workspace.root),
                 "calibration_npz": calib_npz,
                 "calibrator": config.calibrator,
                 "calibration_cache_path": str(folder / "calibration.cache") if calib_npz else None,
-                "version_compatible": config.version_compatible,
-                "hardware_compatibility": config.hardware_compatibility,
             },
             timeout=timeout,
             cancelled=cancelled,
@@ -471,6 +481,8 @@ def _build_in(
             for i in calibration_report.items
             if i.level == "warning" and not i.message.startswith("SYNTHETIC")
         ]
+    for name in raw.get("ignored_options", []):
+        warnings.append(f"The {name!r} build option is not applied by this worker yet, so it had no effect.")
     fallback = fallback_warning(config.precision, raw.get("layers", []))
     if fallback:
         warnings.append(fallback)

@@ -266,6 +266,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from workbench.build import BuildConfig, BuildProgress, build_matrix
+    from workbench.build_options import values_from_args
     from workbench.model import load_model
     from workbench.precision import parse_precisions
     from workbench.summary import summarize
@@ -279,19 +280,16 @@ def cmd_build(args: argparse.Namespace) -> int:
         summary = summarize(model)
         _check_names(args, model, summary)
         calibration = _load_calibration(args, summary, profiles)
+        options = values_from_args(args)
         configs = [
-            BuildConfig(
+            BuildConfig.with_options(
+                options,
                 precision=p,
                 profiles=profiles,
                 target=args.target,
                 keep_precision=list(args.keep_precision or []),
                 calibrator=args.calibrator,
                 backend=args.backend,
-                builder_optimization_level=args.opt_level,
-                workspace_mib=args.workspace_mib,
-                timing_cache=not args.no_timing_cache,
-                version_compatible=args.version_compatible,
-                hardware_compatibility=args.hardware_compatibility,
             )
             for p in precisions
         ]
@@ -935,21 +933,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="ONNX node to keep in FP32 (mixed precision); repeatable",
     )
     p.add_argument("--backend", default="auto", choices=["auto", "tensorrt", "tensorrt-rtx"])
-    p.add_argument("--opt-level", type=int, choices=range(0, 6), help="builder optimization level 0-5")
-    p.add_argument("--workspace-mib", type=_whole_number(1), help="workspace memory pool limit in MiB")
-    p.add_argument(
-        "--no-timing-cache", action="store_true", help="do not reuse or update the workspace's timing cache"
-    )
-    p.add_argument(
-        "--version-compatible",
-        action="store_true",
-        help="build a version-compatible engine (where the backend has it)",
-    )
-    p.add_argument(
-        "--hardware-compatibility",
-        choices=["ampere_plus", "same_compute_capability"],
-        help="hardware compatibility level (full TensorRT)",
-    )
+    from workbench.build_options import add_arguments as add_build_options
+
+    add_build_options(p)  # --opt-level, --workspace-mib, --no-timing-cache, ... (one table)
     p.add_argument(
         "-o",
         "--output",

@@ -60,6 +60,9 @@ DYNAMIC_QUANTIZATION_OPS = frozenset(
     {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM"}
 )
 
+#: The end of the dynamic-dims finding's message until a profile answers it.
+_NEEDS_PROFILE = " need an optimization profile (min/opt/max) to build."
+
 #: Domains whose ops are for training only.
 TRAINING_DOMAINS = frozenset({"ai.onnx.training", "ai.onnx.preview.training"})
 
@@ -107,6 +110,9 @@ class Finding(JsonRecord):
     nodes: list[str] = field(default_factory=list)
     tensors: list[str] = field(default_factory=list)
     fixes: list[str] = field(default_factory=list)
+    #: The question the finding raises was answered (e.g. a profile was given for every
+    #: dynamic dim and the build check passed with it): kept as information, not a warning.
+    resolved: bool = False
 
     # Findings answer the same questions as errors for the fix registry.
     @property
@@ -414,6 +420,7 @@ def _collect(
                 tensors=list(raw["profile"]["assumed"]),
             )
         )
+    _answer_dynamic_dims(findings, raw.get("profile"), build_ok)
     for severity, message in raw["log"]:
         if severity == "warning" and "ir_version" in message and "newer" in message:
             findings.append(
@@ -441,6 +448,29 @@ def _collect(
         cached=hit is not None,
     )
     return rank_fixes(diagnosis, model, index, fix_options)
+
+
+def _answer_dynamic_dims(
+    findings: list[Finding], profile: dict[str, Any] | None, build_ok: bool | None
+) -> None:
+    """The dynamic-dims finding asks for a profile: once the user gave shapes for every dynamic
+    input and the build check passed with them, it is answered (info, resolved), not a warning."""
+    if build_ok is not True or not profile:
+        return
+    from workbench.shapes import format_shape_spec
+
+    assumed = set(profile.get("assumed") or [])
+    given = {k: v for k, v in (profile.get("shapes") or {}).items() if k not in assumed}
+    for finding in findings:
+        if finding.kind != "dynamic-dims" or not finding.tensors:
+            continue
+        if all(t in given for t in finding.tensors):
+            specs = " ".join(format_shape_spec(t, given[t]) for t in finding.tensors)
+            finding.severity = "info"
+            finding.resolved = True
+            finding.message = finding.message.replace(
+                _NEEDS_PROFILE, f": profile given: {specs}; the build check passed with it."
+            )
 
 
 def clean_message(text: str) -> str:
@@ -752,6 +782,24 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
             )
         )
 
+    # ONNX Runtime's quantize_static stores biases as int32 behind a DequantizeLinear.
+    from workbench.fixes.dtypes import int32_dequantize_outputs
+
+    int32_dq = int32_dequantize_outputs(graph)
+    if int32_dq:
+        findings.append(
+            Finding(
+                kind="int32-dequantize",
+                severity="warning",
+                message=f"{len(int32_dq)} DequantizeLinear node(s) dequantize INT32 constants "
+                f"({', '.join(int32_dq[:3])}{'…' if len(int32_dq) > 3 else ''}): biases as ONNX Runtime's "
+                "quantize_static stores them. TensorRT's DequantizeLinear takes only 8-bit (and FP8/FP4/INT4) "
+                "inputs, so the parser rejects them; as float32 biases TensorRT takes them.",
+                nodes=[index.node_label(index.producer[t]) for t in int32_dq if t in index.producer],
+                tensors=int32_dq,
+            )
+        )
+
     # Dynamic dims and shared dim names.
     if summary.dynamic_dims:
         unknown_rank = sorted({d.input for d in summary.dynamic_dims if d.axis is None})
@@ -771,7 +819,7 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
                 Finding(
                     kind="dynamic-dims",
                     severity="info",
-                    message=f"Dynamic dims {text} need an optimization profile (min/opt/max) to build.",
+                    message=f"Dynamic dims {text}{_NEEDS_PROFILE}",
                     tensors=sorted({d.input for d in dims}),
                 )
             )
@@ -780,7 +828,8 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
             Finding(
                 kind="shared-dim-names",
                 severity="warning",
-                message=f"Input {name!r} names several axes {', '.join(shared)}: TensorRT requires those axes to be equal at every shape.",
+                message=f"Input {name!r} names several axes {', '.join(shared)}: TensorRT requires those axes to be equal at every shape, "
+                "so the first shape where they differ fails to build, even if the default all-1 profile builds.",
                 tensors=[name],
             )
         )
@@ -877,5 +926,8 @@ def rank_fixes(
         model=model.proto, index=index, options=fix_options or FixOptions(), issues=diagnosis.issues
     )
     for issue in diagnosis.issues:
+        if getattr(issue, "resolved", False):
+            issue.fixes = []
+            continue
         issue.fixes = [fix.id for fix, _ in suggest(issue, ctx)]
     return diagnosis

@@ -296,7 +296,9 @@ def auto_fix(
     """Apply the top-ranked applicable fix for the first unanswered problem, re-diagnose,
     and repeat until the model parses (and builds, with a build check) or nothing applies.
 
-    Then apply the fixes meant for warnings (such as float64 weights) that still apply.
+    Then apply the fixes meant for warnings (such as float64 weights, or dims that share one
+    name, which the default all-1 profile hides) that still apply; one that makes the model
+    fail is undone again.
     A fix is tried again only after the model has changed since its last try. A fallback
     fix (low relevance) that leaves the problems as they were is undone again, so the
     history holds only steps that did something for the model.
@@ -318,6 +320,20 @@ def auto_fix(
                 progress(f"trying {fix_id}")
             result = apply_fix(session, fix_id, issue=issue)
             if not isinstance(result, FixStep):
+                continue
+            if done and not result.after.ok:
+                # A fix for a warning (e.g. renaming dims that were meant to be equal) must not
+                # break a model that parsed and built.
+                session.undo()
+                errors = [e.message for e in result.after.errors if e.stage in ("parse", "build")]
+                why = errors[0].splitlines()[0][:200] if errors and errors[0] else "see its diagnosis"
+                session.rejected.append(
+                    RejectedFix(
+                        fix_id=fix_id,
+                        params=result.params,
+                        reason=f"{result.title} made the model fail ({why}); undone.",
+                    )
+                )
                 continue
             if score < _FALLBACK_SCORE and not _improved(diagnosis, result.after):
                 session.undo()

@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from workbench.build import BuildResult
+from workbench.build_options import polygraphy_arguments, trtexec_arguments
 from workbench.compare import Comparison, KeepPrecisionResult
 from workbench.diagnose import Diagnosis
 from workbench.engine_report import EngineComparison, EngineReport
 from workbench.env import EnvironmentReport, collect_environment
 from workbench.errors import WorkbenchError
 from workbench.fixing import FixSession, fix_script
+from workbench.precision import PRECISION_INFO
 from workbench.serialize import JsonRecord
 from workbench.summary import ModelSummary
 from workbench.timing import Profile
@@ -259,19 +261,14 @@ def reproduction_commands(bundle: ReportBundle) -> list[Command]:
                     "--stronglyTyped",
                     f"--saveEngine={engine}",
                     *_shape_args(profile, "trtexec"),
+                    *trtexec_arguments(build.config),
                 ],
             )
         )
         # TensorRT 10: the original graph with precision flags.
-        flags = {
-            "fp16": ["--fp16"],
-            "bf16": ["--bf16"],
-            "int8": ["--int8", "--calib=calibration.cache"],
-            "fp8": ["--fp8"],
-            "tf32": [],
-            "fp32": ["--noTF32"],
-        }[build.precision]
-        if build.config.keep_precision and build.precision in ("fp16", "bf16", "int8"):
+        row = PRECISION_INFO.get(build.precision)
+        flags = list(row.trtexec_flags) if row else []
+        if build.config.keep_precision and row is not None and row.keeps_nodes_high:
             flags = [
                 *flags,
                 "--precisionConstraints=obey",
@@ -283,10 +280,11 @@ def reproduction_commands(bundle: ReportBundle) -> list[Command]:
                 f"{build.precision.upper()} engine with TensorRT 10 (builder flags)",
                 [
                     "trtexec",
-                    f"--onnx={source if build.precision != 'fp8' else transformed}",
+                    f"--onnx={source if not (row and row.transform_on_trt10) else transformed}",
                     *flags,
                     f"--saveEngine={engine}",
                     *_shape_args(profile, "trtexec"),
+                    *trtexec_arguments(build.config),
                 ],
             )
         )
@@ -303,6 +301,7 @@ def reproduction_commands(bundle: ReportBundle) -> list[Command]:
             "-o",
             engine,
             *_shape_args(profile, "polygraphy"),
+            *polygraphy_arguments(build.config),
         ]
         if cc:
             rtx += ["--compute-capabilities", cc]
@@ -521,6 +520,12 @@ _TRTEXEC_FLAGS = {
     "--useCudaGraph": None,
     "--noDataTransfers": None,
     "--useSpinWait": None,
+    # build options (workbench/build_options.py writes them)
+    "--builderOptimizationLevel": r"[0-5]",
+    "--memPoolSize": r"workspace:\d+M",
+    "--timingCacheFile": r".+",
+    "--versionCompatible": None,
+    "--hardwareCompatibilityLevel": r"(none|ampere\+|sameComputeCapability)",
 }
 
 

@@ -319,8 +319,12 @@ def build_engine(
     calibration_cache_path: str | None = None,
     version_compatible: bool = False,
     hardware_compatibility: str | None = None,
+    **other_options: Any,
 ) -> dict[str, Any]:
     """Build one engine and report its layers, with Polygraphy creating the builder config.
+
+    ``other_options`` are build options (``workbench.build_options``) this worker does not
+    apply yet: each one that is set comes back in ``ignored_options``, never silently.
 
     Strongly typed backends (TensorRT-RTX, TensorRT 11) get a model whose precision is
     already in the graph; weakly typed TensorRT 10 gets builder flags, a Polygraphy
@@ -383,9 +387,7 @@ def build_engine(
             calibrator_obj = _calibrator(calibration_npz, calibrator, calibration_cache_path)
         if keep_precision and weakly:
             _constrain_layers(network, set(keep_precision))
-        # The precision table says which CreateConfig switches ask TensorRT 10 for it
-        # (TF32 is an allowance, not a type, so it applies to strongly typed graphs too).
-        switches = {flag: True for flag in row.trt10_flags if weakly or flag == "tf32"}
+        switches = builder_switches(precision, strongly_typed)
         create = CreateConfig(
             calibrator=calibrator_obj,
             precision_constraints="obey" if keep_precision and weakly else None,
@@ -421,6 +423,7 @@ def build_engine(
         "seconds": seconds,
         "log": _important(logger.records),
         "warnings": [m for s, m in logger.records if s == "warning"][:50],
+        "ignored_options": sorted(k for k, v in other_options.items() if v not in (None, False)),
     }
     if engine is None:
         errors = [m for s, m in logger.records if s in ("error", "internal_error")]
@@ -432,6 +435,19 @@ def build_engine(
     if timing_cache_path:
         _save_timing_cache(config, timing_cache_path)
     return result
+
+
+def builder_switches(precision: str, strongly_typed: bool) -> dict[str, bool]:
+    """The Polygraphy ``CreateConfig`` switches that ask TensorRT 10 for ``precision``.
+
+    From the precision table; none on a strongly typed network (its precision is in the
+    graph), except TF32, an allowance rather than a type.
+    """
+    from workbench.precision import PRECISION_INFO
+
+    row = PRECISION_INFO[precision]
+    weakly = not strongly_typed and not row.transform_on_trt10
+    return {flag: True for flag in row.trt10_flags if weakly or flag == "tf32"}
 
 
 def _save_timing_cache(config: Any, path: str) -> None:

@@ -1,4 +1,5 @@
-"""Fixes about element types TensorRT has no type for: retype inputs, cast float64 to float32."""
+"""Fixes about element types TensorRT has no type for: retype inputs, cast float64 to float32,
+fold INT32-quantized biases back into float32."""
 
 from __future__ import annotations
 
@@ -167,6 +168,59 @@ def cast_float64_to_float32(model: onnx.ModelProto) -> onnx.ModelProto:
     return model_copy
 
 
+def dequantize_int32_bias(model: onnx.ModelProto, tensors: list) -> onnx.ModelProto:
+    """Replace each DequantizeLinear of a constant INT32 tensor (a quantized bias) by the float
+    initializer it computes, (q - zero_point) * scale, and drop the int32 tensors it used."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model_copy = onnx.ModelProto()
+    model_copy.CopyFrom(model)
+    graph = model_copy.graph
+    inits = {t.name: t for t in graph.initializer}
+    wanted = set(tensors)
+    kept, removed = [], []
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or node.output[0] not in wanted:
+            kept.append(node)
+            continue
+        missing = [t for t in node.input[:2] if t not in inits]
+        if missing:
+            raise ValueError(f"{node.name or node.output[0]}: input {missing[0]!r} is not an initializer")
+        q = numpy_helper.to_array(inits[node.input[0]]).astype(np.int64)
+        scale = numpy_helper.to_array(inits[node.input[1]])
+        has_zp = len(node.input) > 2 and node.input[2]
+        zp = (
+            numpy_helper.to_array(inits[node.input[2]]).astype(np.int64) if has_zp else np.zeros((), np.int64)
+        )
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        if any(a.name == "block_size" and a.i for a in node.attribute):
+            raise ValueError(f"{node.name or node.output[0]}: blocked dequantization is not handled")
+        if scale.ndim == 1 and q.ndim > 0:
+            shape = [1] * q.ndim
+            shape[axis % q.ndim] = -1
+            scale, zp = scale.reshape(shape), (zp.reshape(shape) if zp.ndim == 1 else zp)
+        value = ((q - zp).astype(np.float32) * scale.astype(np.float32)).astype(scale.dtype)
+        graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
+        removed.append(node)
+    missing_outputs = wanted - {n.output[0] for n in removed}
+    if missing_outputs:
+        raise ValueError(f"no DequantizeLinear produces {sorted(missing_outputs)[0]!r}")
+    del graph.node[:]
+    graph.node.extend(kept)
+    # The int32 values, scales and zero points nothing reads any more go too.
+    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    dropped = {name for node in removed for name in node.input if name and name not in used}
+    keep_inits = [t for t in graph.initializer if t.name not in dropped]
+    del graph.initializer[:]
+    graph.initializer.extend(keep_inits)
+    keep_inputs = [vi for vi in graph.input if vi.name not in dropped]
+    del graph.input[:]
+    graph.input.extend(keep_inputs)
+    return model_copy
+
+
 # ----------------------------------------------------------------------------- relevance and parameters
 
 _TARGET_TYPE = {
@@ -244,6 +298,44 @@ def _float64_params(ctx: FixContext, issue: Any) -> dict[str, Any] | None:
     return {} if has else None
 
 
+def int32_dequantize_outputs(graph: onnx.GraphProto) -> list[str]:
+    """Outputs of the DequantizeLinear nodes that dequantize an INT32 initializer (a quantized bias)
+    with initializer scales and zero points; what ``dequantize_int32_bias`` folds."""
+    inits = {t.name: t.data_type for t in graph.initializer}
+    graph_outputs = {o.name for o in graph.output}
+    return [
+        node.output[0]
+        for node in graph.node
+        if node.op_type == "DequantizeLinear"
+        and node.input
+        and inits.get(node.input[0]) == onnx.TensorProto.INT32
+        and all(t in inits for t in node.input[1:] if t)
+        and node.output[0] not in graph_outputs
+    ]
+
+
+def _int32_bias_dequantize(ctx: FixContext) -> list[str]:
+    return int32_dequantize_outputs(ctx.model.graph)
+
+
+def _int32_bias_relevance(issue: Any, ctx: FixContext) -> float:
+    if is_kind(issue, "int32-dequantize"):
+        return 10
+    if (
+        issue.stage == "parse"
+        and message_has(issue, "has type Int32 but must have type")
+        and issue.op_type in (None, "DequantizeLinear")
+        and _int32_bias_dequantize(ctx)
+    ):
+        return 12
+    return 0
+
+
+def _int32_bias_params(ctx: FixContext, issue: Any) -> dict[str, Any] | None:
+    tensors = _int32_bias_dequantize(ctx)
+    return {"tensors": tensors} if tensors else None
+
+
 register(
     Fix(
         id="retype-inputs",
@@ -275,5 +367,23 @@ register(
         relevance=_float64_relevance,
         params=_float64_params,
         auto_for_warnings=True,
+    )
+)
+
+register(
+    Fix(
+        id="dequantize-int32-bias",
+        title="Fold INT32-quantized biases into float32 initializers",
+        explanation=(
+            "ONNX Runtime's quantize_static stores each Conv/Gemm bias as int32 with a DequantizeLinear "
+            "(scale = input scale x weight scale, zero point 0). TensorRT's DequantizeLinear takes only 8-bit "
+            "(and FP8/FP4/INT4) inputs, so the parser rejects it ('input has type Int32'); folding constants "
+            "does not help, as folders keep Q/DQ nodes. Each such DequantizeLinear is replaced by the float32 "
+            "bias it computes, (q - zero_point) x scale, which is the bias TensorRT's INT8 Conv wants; weights "
+            "and activations keep their Q/DQ nodes."
+        ),
+        implementation=dequantize_int32_bias,
+        relevance=_int32_bias_relevance,
+        params=_int32_bias_params,
     )
 )

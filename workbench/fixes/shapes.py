@@ -160,10 +160,14 @@ register(
             "TensorRT treats input dims that share a symbolic name as equal. Exporters sometimes give H and "
             "W the same name (e.g. both 'size'); the model parses, but any non-square profile, or a layer "
             "that fixes H and W to different sizes, fails to build with 'Input dimensions with this name have "
-            "different constant values'. Each axis gets its own name; nothing else changes."
+            "different constant values'. Each axis gets its own name; nothing else changes. --auto applies "
+            "it even when the model builds under the default all-1 profile, which hides the clash."
         ),
         implementation=rename_shared_dims,
         relevance=_rename_relevance,
         params=_rename_params,
+        # The finding predicts a failure at the first real (non-square) shape; the rename
+        # preserves meaning, so --auto applies it before that shape is ever tried.
+        auto_for_warnings=True,
     )
 )

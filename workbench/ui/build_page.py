@@ -244,9 +244,11 @@ def render() -> None:
         key="build_keep",
     )
     calibration = _calibration(sess, summary, profile, needed=any(PRECISION_INFO[p].calibrated for p in precisions))
+    options = _build_options()
     if st.button("Build", type="primary", disabled=not precisions, key="build_run"):
         configs = [
-            BuildConfig(
+            BuildConfig.with_options(
+                options,
                 precision=p,
                 profiles=[profile] if profile else [],
                 target=target,
@@ -258,6 +260,35 @@ def render() -> None:
         sess.builds = _run(sess, configs, calibration)
     if sess.builds:
         _results(sess.builds)
+
+
+def _build_options() -> dict[str, Any]:
+    """One control per build option, from the option table (the CLI's flags come from it too)."""
+    from workbench.build_options import BUILD_OPTIONS
+
+    values: dict[str, Any] = {}
+    with st.expander("Builder options"):
+        for option in BUILD_OPTIONS.values():
+            key = f"build_opt_{option.name}"
+            if option.kind == "int":
+                text = st.text_input(f"{option.label} (empty: TensorRT's default)", key=key, help=option.help)
+                if text.strip():
+                    try:
+                        value = int(text)
+                    except ValueError:
+                        st.error(f"{option.label}: {text!r} is not a whole number.")
+                        continue
+                    low, high = option.minimum, option.maximum
+                    if (low is not None and value < low) or (high is not None and value > high):
+                        st.error(f"{option.label} must be between {low} and {high if high is not None else '∞'}.")
+                        continue
+                    values[option.name] = value
+            elif option.kind in ("bool", "disable"):
+                values[option.name] = st.checkbox(option.label, value=bool(option.default), key=key, help=option.help)
+            elif option.kind == "choice":
+                picked = st.selectbox(option.label, ["default", *option.choices], key=key, help=option.help)
+                values[option.name] = None if picked == "default" else picked
+    return values
 
 
 if __name__ == "__main__":  # run by st.navigation as a page
