@@ -635,6 +635,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         shapes=shapes or None,
         iterations=args.iterations,
         warmup=args.warmup,
+        optimization=args.optimization,
     )
     if args.output:
         _workspace(args).save_result("profiles", profile, label=str(args.model).split("/")[-1])
@@ -1016,6 +1017,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=_whole_number(0), default=5)
     p.add_argument("--shapes", action="append", metavar="NAME:DIMS", help="input shapes for dynamic models")
     p.add_argument("--samples", action="store_true", help="include every latency sample in the JSON")
+    p.add_argument(
+        "--optimization",
+        choices=["all", "extended", "basic", "disabled"],
+        default="all",
+        help="ONNX Runtime graph optimisation of the profiled session (default: all, the one whose "
+        "latency is shown; basic keeps every ONNX node as its own row, at a latency users do not get)",
+    )
     p.add_argument("-o", "--output", help="workspace folder to keep the profile in (for a report)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_profile)

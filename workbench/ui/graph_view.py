@@ -46,7 +46,14 @@ def render_graph(sess: Session, key: str, label: str = "Show the graph", default
     times = None
     profile = sess.profiles.get("onnxruntime")
     if profile is not None:
-        times = {layer.name: layer.ms for layer in profile.layers}
+        # Rows are ONNX Runtime's (fused) nodes: each ONNX node gets its row's time, split
+        # equally among the ONNX nodes that row ran (node_rows maps node -> row).
+        row_ms = {layer.name: layer.ms for layer in profile.layers}
+        members: dict[str, int] = {}
+        for row in profile.node_rows.values():
+            members[row] = members.get(row, 0) + 1
+        times = {node: row_ms[row] / members[row] for node, row in profile.node_rows.items() if row in row_ms}
+        times = times or row_ms  # a profile recorded before node_rows existed
     precision = None
     from workbench.precision import lower_precisions
 
