@@ -3,7 +3,7 @@
 Kept light on purpose (no onnx, no numpy, no package metadata): the CLI starts the parse
 first, then imports onnx and loads the model while TensorRT works. Two ways to isolate it:
 
-* a worker of the shared pool (:func:`workbench.isolation.run_isolated`), for the app and
+* the executor seam (:mod:`workbench.executor`; the local worker pool by default), for the app and
   notebooks, where the worker stays warm between tasks;
 * a child forked from this process (:class:`workbench.isolation.ForkedTask`), for a one-shot
   command: no second interpreter start-up, and the child begins before onnx is imported.
@@ -25,7 +25,7 @@ from typing import Any
 
 from workbench.backends import BackendInfo, require_backend_name, resolve_backend, worker_environment
 from workbench.external_data import check_file_before_parse
-from workbench.isolation import ForkedTask, can_fork, run_isolated, start_forked
+from workbench.isolation import ForkedTask, can_fork, start_forked
 
 TASK = "workbench.trt_worker:parse_and_check"
 
@@ -160,13 +160,16 @@ def start_parse_job(
         cancelled=cancelled,
     )
     env = worker_environment(name)
-    if fork and can_fork():
+    from workbench.executor import Task, file_artifact, get_executor
+
+    executor = get_executor()
+    if fork and executor.name == "local" and can_fork():
         # The child needs only the backend: keep the pool worker's preload hook out of it.
         env = {k: v for k, v in env.items() if k != "TRT_WORKBENCH_WORKER_PRELOAD"}
         job._forked = start_forked(TASK, task, env)
         return job
-    job._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    job._future = job._executor.submit(
-        run_isolated, TASK, task, timeout=timeout, cancelled=job._stop, env=env
+    job._future = executor.submit(
+        Task("parse", TASK, task, env=env, timeout=timeout, artifacts={"model_path": file_artifact(Path(path).resolve())}),
+        cancelled=job._stop,
     )
     return job
