@@ -27,6 +27,7 @@ from workbench.parse_job import ParseJob, start_parse_job
 from workbench.serialize import JsonRecord
 from workbench.shapes import ShapeProfile
 from workbench.summary import STANDARD_DOMAINS, op_key, summarize
+from workbench.worker_records import ParseOutcome
 
 #: Node inputs that TensorRT needs as build-time constants: op -> input positions.
 CONSTANT_INPUTS: dict[str, tuple[int, ...]] = {
@@ -402,13 +403,15 @@ def _collect(
         )
         return rank_fixes(diagnosis, model, index, fix_options)
 
-    for err in raw["parse_errors"]:
+    outcome = ParseOutcome.from_dict(raw)
+    for err in outcome.parse_errors:
         errors.append(parse_error(err, index))
-    build_ok = raw["build_ok"]
-    for message in raw["build_errors"]:
+    build_ok = outcome.build_ok
+    for message in outcome.build_errors:
         errors.append(build_error(message, index, model))
-    if raw.get("profile") and raw["profile"].get("assumed"):
-        names = ", ".join(raw["profile"]["assumed"])
+    profile = outcome.profile.to_dict() if outcome.profile is not None else None
+    if outcome.profile is not None and outcome.profile.assumed:
+        names = ", ".join(outcome.profile.assumed)
         failed = build_ok is False
         findings.append(
             Finding(
@@ -417,32 +420,32 @@ def _collect(
                 message=f"The build check gave {names} a profile with every dynamic dim set to 1 "
                 "(Polygraphy's default); pass --shapes for the shapes you will serve."
                 + (" The build failure may come from those tiny shapes." if failed else ""),
-                tensors=list(raw["profile"]["assumed"]),
+                tensors=list(outcome.profile.assumed),
             )
         )
-    _answer_dynamic_dims(findings, raw.get("profile"), build_ok)
-    for severity, message in raw["log"]:
+    _answer_dynamic_dims(findings, profile, build_ok)
+    for severity, message in outcome.log:
         if severity == "warning" and "ir_version" in message and "newer" in message:
             findings.append(
                 Finding(kind="ir-newer-than-parser", severity="warning", message=clean_message(message))
             )
 
     # A cached outcome's worker timings belong to the run that made it, not to this one.
-    seconds = {} if hit is not None else dict(raw.get("seconds", {}))
+    seconds = {} if hit is not None else dict(outcome.seconds)
     seconds["total"] = time.perf_counter() - total_start
     diagnosis = Diagnosis(
         model=str(model.path),
         content_hash=model.content_hash,
-        parse_ok=bool(raw["parse_ok"]),
+        parse_ok=outcome.parse_ok,
         build_ok=build_ok,
-        backend=BackendInfo(**raw["backend"]),
+        backend=BackendInfo(name=outcome.backend.name, version=outcome.backend.version),
         errors=errors,
         findings=findings,
-        target=raw.get("target"),
-        profile=raw.get("profile"),
-        capability=_node_support(raw.get("capability"), raw["parse_errors"], index) if capability else None,
-        engine_bytes=raw.get("engine_bytes"),
-        log=[(s, clean_message(m)) for s, m in raw["log"]],
+        target=outcome.target,
+        profile=profile,
+        capability=_node_support(outcome.capability, outcome.parse_errors, index) if capability else None,
+        engine_bytes=outcome.engine_bytes,
+        log=[(s, clean_message(m)) for s, m in outcome.log],
         seconds=seconds,
         environment=report,
         cached=hit is not None,

@@ -23,6 +23,7 @@ from workbench.backends import (
     require_backend_name,
     resolve_backend,
 )
+from workbench.worker_records import ParseOutcome
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -285,7 +286,8 @@ def parse_and_check(
                 result["build_errors"] = ["The builder returned no engine and logged no error."]
     result["log"] = logger.records
     result["seconds"] = seconds
-    return result
+    # The typed record is the contract; its dict is what crosses the process boundary.
+    return ParseOutcome.from_dict(result).to_dict()
 
 
 # ----------------------------------------------------------------------------- engine builds
