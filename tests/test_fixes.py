@@ -171,6 +171,10 @@ def test_convert_opset_and_clamp_int64(workspace, tmp_path: Path) -> None:
     assert any(f.kind == "int64-out-of-int32-range" for f in session.original_diagnosis.findings)
     clamped = apply_fix(session, "clamp-int64-initializers")
     assert isinstance(clamped, FixStep) and clamped.meaning.passed
+    values = {i.name: numpy_helper.to_array(i) for i in onnx.load(clamped.model_path).graph.initializer}
+    # INT64_MAX ("to the end") became INT32_MAX, which TensorRT takes; the others are untouched.
+    assert values["ends"].tolist() == [2**31 - 1]
+    assert values["starts"].tolist() == [1] and values["axes"].tolist() == [3]
     converted = apply_fix(session, "convert-opset")
     assert isinstance(converted, FixStep) and converted.meaning.passed
     assert converted.params == {"target_opset": 17}
@@ -198,6 +202,12 @@ def test_simplify_with_onnxslim_also_folds_the_axes(workspace) -> None:
     step = apply_fix(session, "simplify-onnxslim")
     assert isinstance(step, FixStep)
     assert step.after.parse_ok and step.meaning.passed
+    fixed = onnx.load(step.model_path)
+    constants = {i.name: numpy_helper.to_array(i) for i in fixed.graph.initializer}
+    (reduce,) = [n for n in fixed.graph.node if n.op_type == "ReduceMean"]
+    # The Constant -> Add subgraph became one initializer: the spatial axes, [2, 3].
+    assert reduce.input[1] in constants and constants[reduce.input[1]].tolist() == [2, 3]
+    assert not [n for n in fixed.graph.node if n.op_type in ("Add", "Constant") and "axes" in n.output[0]]
 
 
 def test_cleanup_toposort_sorts_an_unsorted_graph(workspace, tmp_path: Path) -> None:

@@ -29,12 +29,17 @@ def zip_folder(folder: Path, prefix: str = "") -> bytes:
 # ----------------------------------------------------------------------------- good input
 
 
-def test_path_bytes_and_zip_give_the_same_model(workspace) -> None:
+def test_path_bytes_and_zip_give_the_same_model(workspace, tmp_path: Path) -> None:
     by_path = load_model(sample("detector.onnx"))
     by_bytes = load_model(sample("detector.onnx").read_bytes(), name="detector.onnx", workspace=workspace)
-    assert by_bytes.content_hash == by_path.content_hash
+    folder = tmp_path / "only"
+    folder.mkdir()
+    shutil.copyfile(sample("detector.onnx"), folder / "detector.onnx")
+    by_zip = load_model(zip_folder(folder), name="detector.zip", workspace=workspace)
+    assert by_bytes.content_hash == by_path.content_hash == by_zip.content_hash
     assert by_bytes.path.is_file() and workspace.root in by_bytes.path.parents
-    assert summarize(by_bytes).op_histogram == summarize(by_path).op_histogram
+    assert by_zip.path.is_file() and workspace.root in by_zip.path.parents
+    assert summarize(by_bytes).op_histogram == summarize(by_path).op_histogram == summarize(by_zip).op_histogram
 
 
 def test_upload_is_stored_once_by_content(workspace) -> None:

@@ -39,7 +39,12 @@ def test_diagnose_apply_fix_and_undo() -> None:
     assert labels and any("fixed model" in str(b.proto.label) for b in at.get("download_button"))
     at = _press(at, "Undo last fix")
     assert not at.exception
-    assert not at.success or not any("No errors" in s.value for s in at.success)
+    # Back to the original: its parse error is shown again and the fix left the history.
+    text = " ".join(m.value for m in at.markdown)
+    assert "**Parse:** fails" in text
+    assert any("/pool/ReduceMean" in e.label for e in at.expander)
+    assert not any("No errors" in s.value for s in at.success)
+    assert "outputs match the original" not in text
 
 
 def test_auto_fix_with_manifest_shapes() -> None:

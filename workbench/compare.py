@@ -230,7 +230,10 @@ def check_tolerances(
     failures = []
     for metric, limit in tolerances.items():
         if metric == "top1":
-            if top1 is not None and top1 < limit:
+            if top1 is None:
+                # Asked for and not computable is not a pass.
+                failures.append("top-1 agreement is not defined for these outputs (they are not N x classes scores)")
+            elif top1 < limit:
                 failures.append(f"top-1 agreement {top1:.3f} < {limit}")
             continue
         higher_is_better = TOLERANCE_METRICS[metric]

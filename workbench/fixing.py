@@ -515,9 +515,11 @@ def fix_script(session: FixSession, script_name: str = "fix.py") -> str:
         calls.append(f"    model = {impl.__name__}(model{args})  # {step.fix_id}")
     extra = ", onnxslim" if any(s.fix_id == "simplify-onnxslim" for s in session.steps) else ""
     return SCRIPT_TEMPLATE.format(
-        name=name,
-        name_stem=Path(name).stem,
-        script_name=script_name,
+        # The names go into the script's docstring: any quote, backslash or control
+        # character in a user's file name is escaped so the script stays valid Python.
+        name=_docstring_safe(name),
+        name_stem=_docstring_safe(Path(name).stem),
+        script_name=_docstring_safe(script_name),
         fix_list="".join(f"  {i}. {s.fix_id}: {s.title}\n" for i, s in enumerate(session.steps, 1))
         or "  (none)\n",
         extra=extra,
@@ -526,6 +528,13 @@ def fix_script(session: FixSession, script_name: str = "fix.py") -> str:
         calls="\n".join(calls) or "    pass",
         threshold=_EXTERNAL_DATA_THRESHOLD,
     )
+
+
+def _docstring_safe(text: str) -> str:
+    """``text`` fit for the inside of a triple-quoted docstring: backslashes and quotes
+    escaped, control characters written as escapes (format() substitutes values verbatim)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in escaped)
 
 
 def _literal(value: Any) -> str:
