@@ -287,3 +287,46 @@ def test_transforms_never_touch_the_users_model(tmp_path: Path) -> None:
         assert result.ok, result.error
     assert hashlib.sha256(original.read_bytes()).hexdigest() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.onnx", "ws"]
+
+
+def test_cancel_mid_matrix_at_the_first_done(tmp_path: Path) -> None:
+    """Cancel when the first engine is done: the running build is killed within seconds, the
+    queued one never starts, and neither leaves an engine or a folder behind."""
+    import time
+
+    from workbench.build import BuildProgress
+    from workbench.calibration import synthetic_calibration
+    from workbench.summary import summarize
+
+    model = load_model(sample("resnet_cnn.onnx"))
+    calibration = synthetic_calibration(summarize(model).inputs, {"input": [[1, 3, 224, 224]] * 3}, samples=8)
+    configs = [
+        BuildConfig(precision="fp32", profiles=[CNN_STATIC]),
+        BuildConfig(precision="int8", profiles=[CNN_STATIC]),
+        BuildConfig(precision="fp16", profiles=[CNN_STATIC]),
+    ]
+    flag = threading.Event()
+    cancelled_at: list[float] = []
+    stages: list[tuple[int, str]] = []
+
+    def progress(p: BuildProgress) -> None:
+        stages.append((p.index, p.stage))
+        if p.stage == "done" and not flag.is_set():
+            cancelled_at.append(time.monotonic())
+            flag.set()
+
+    workspace = Workspace(tmp_path / "ws")
+    results = build_matrix(
+        model, configs, workspace=workspace, calibration=calibration, max_parallel=2,
+        progress=progress, cancelled=flag.is_set,
+    )
+    returned = time.monotonic()
+    assert cancelled_at, "no build finished"
+    assert results[0].ok
+    for result in results[1:]:
+        assert not result.ok and "Cancelled" in (result.error or ""), result.error
+    assert (1, "cancelled") in stages and (2, "cancelled") in stages
+    assert returned - cancelled_at[0] < 15, "cancel took the length of a build, not seconds"
+    engines = sorted(p.name for p in workspace.root.rglob("*.engine"))
+    assert engines == [Path(results[0].engine_path or "").name]
+    assert not [p for p in workspace.root.rglob(".staging*")]
