@@ -204,8 +204,11 @@ def _start_worker(env: dict[str, str] | None = None) -> _Worker:
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
+    # A task environment may name another interpreter: a managed backend environment
+    # (workbench.environments) running the same worker code against another TensorRT.
+    python = full_env.get("TRT_WORKBENCH_WORKER_PYTHON") or sys.executable
     process = subprocess.Popen(
-        [sys.executable, "-m", "workbench.isolation", log_name],
+        [python, "-m", "workbench.isolation", log_name],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
