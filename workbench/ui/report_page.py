@@ -18,7 +18,8 @@ def render() -> None:
     st.caption(
         "One self-contained HTML file (charts included, opens offline) and a JSON bundle: environment, model, "
         "diagnosis and fixes, builds with layer precisions, accuracy and drift, timings with their backend, "
-        "and the commands that reproduce every step (fix script, ModelOpt, polygraphy, trtexec for TensorRT 10 and 11)."
+        "imported TensorRT engines and their comparisons, and the commands that reproduce every step (fix script, "
+        "ModelOpt, polygraphy, trtexec for TensorRT 10 and 11, the trtexec export flags)."
     )
     if st.button("Make the report", type="primary", key="report_run"):
         # What lives only in this session is saved into its workspace first, so the report
