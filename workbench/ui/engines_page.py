@@ -642,6 +642,33 @@ def _explore(sess: Session, state: EngineState) -> None:
         _comparison_view(sess, state, picked)
 
 
+def build_reports(builds: list[Any]) -> list[EngineReport]:
+    """This session's own engine builds (TensorRT-RTX on this machine) as reports without times:
+    their layers, precisions and ONNX nodes line up with GPU exports of the same model."""
+    reports = []
+    for build in builds:
+        if not build.ok or not build.layers:
+            continue
+        layers = [
+            {"name": layer.name, "type": layer.type, "precision": layer.precision, "onnx_nodes": list(layer.onnx_nodes), "tactic": layer.tactic}
+            for layer in build.layers
+        ]
+        label = f"build {build.precision} ({build.target or 'this machine'})"
+        report = EngineReport.from_build_layers(layers, label=label, precision=build.precision)
+        if build.engine_bytes:
+            report.notes.append(f"Engine of {build.engine_bytes / 2**20:.2f} MiB built here by {build.backend.name if build.backend else 'TensorRT'}; no GPU ran it, so no times.")
+        reports.append(report)
+    return reports
+
+
+def _pick_builds(sess: Session, state: EngineState) -> None:
+    ours = build_reports(sess.builds or [])
+    if not ours:
+        return
+    if st.button(f"Add this session's {len(ours)} build(s) (layers and precisions, no times)", key="engines_add_builds"):
+        add_reports(state, ours, "this session's builds", sess.workspace)
+
+
 def render() -> None:
     sess = session()
     state = engine_state()
@@ -657,6 +684,7 @@ def render() -> None:
         _pick_upload(sess, state)
     with right:
         _pick_path(sess, state)
+    _pick_builds(sess, state)
     if state.error:
         st.error(state.error)
     if not state.reports:
