@@ -72,14 +72,14 @@ def test_graph_marks_the_failing_nodes() -> None:
     at = _app_on("broken_contrib_ops.onnx")
     at = _press(at, "Diagnose")
     graphs = [
-        json.loads(c.proto.spec)
-        for c in at.get("plotly_chart")
-        if "Graph" in json.loads(c.proto.spec)["layout"]["title"]["text"]
+        json.loads(c.proto.json_args)
+        for c in at.get("component_instance")
+        if c.proto.component_name == "workbench.ui.graph_component.graph"
     ]
     assert graphs, "the graph view is missing"
-    nodes = graphs[0]["data"][1]
-    colors = dict(
-        zip([t.split("<br>")[0].strip("<b>/") for t in nodes["hovertext"]], nodes["marker"]["color"])
-    )
-    assert colors["mlp/fc1/FusedMatMul"] == "#d62728"
-    assert any("TensorRT: error" in t for t in nodes["hovertext"])
+    args = graphs[0]
+    assert args["overlay"] == "status"
+    status = next(o for o in args["graph"]["overlays"] if o["id"] == "status")
+    assert status["values"]["/mlp/fc1/FusedMatMul"] == "error"
+    node = next(n for n in args["graph"]["nodes"] if n["id"] == "/mlp/fc1/FusedMatMul")
+    assert node["notes"][0]["source"] == "parse error"

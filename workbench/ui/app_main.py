@@ -32,7 +32,7 @@ def main() -> None:
     from workbench.ui.sidebar import render_sidebar
     from workbench.ui.state import session
 
-    st.set_page_config(page_title="TensorRT Workbench", page_icon=":material/bolt:", layout="wide")
+    st.set_page_config(page_title="TensorRT Workbench", page_icon="⚡", layout="wide")
     # Pages are the page modules' own files (each ends by calling its render() when run as
     # a page), so tests can switch to them by path and the URL names stay stable.
     here = Path(__file__).resolve().parent

@@ -1,0 +1,250 @@
+"""The graph the app draws (workbench/graph_model.py), on the bundled models and real results."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from conftest import manifest, requires_rtx, sample
+from onnx import TensorProto, helper
+
+from workbench.graph_model import (
+    NO_VALUE,
+    STATUS_COLORS,
+    GraphData,
+    engine_graph,
+    onnx_graph,
+    scale_overlay,
+    synthetic_model,
+    with_overlays,
+)
+from workbench.model import load_model
+
+TRT_EXPORTS = Path(__file__).resolve().parents[2] / "shared" / "trt-artifacts" / "resnet18-a100"
+
+
+def _onnx_edges(graph: onnx.GraphProto) -> set[tuple[int, int, str]]:
+    """(producer index, consumer index, tensor) for every node input another node makes."""
+    producer = {out: i for i, n in enumerate(graph.node) for out in n.output if out}
+    return {(producer[t], i, t) for i, n in enumerate(graph.node) for t in n.input if t in producer}
+
+
+@pytest.mark.parametrize("entry", manifest(), ids=lambda e: e["file"])
+def test_nodes_and_edges_are_the_onnx_graphs(entry: dict) -> None:
+    model = load_model(sample(entry["file"]))
+    graph = model.proto.graph
+    data = onnx_graph(model)
+    ops = [n for n in data.nodes if n.kind == "op"]
+    assert len(ops) == len(graph.node)
+    assert [n.op_type for n in ops] == [n.op_type for n in graph.node]
+    assert len({n.id for n in data.nodes}) == len(data.nodes)  # ids are unique
+    index = {n.id: n.index for n in ops}
+    op_edges = {(index[e.source], index[e.target], e.tensor) for e in data.edges if e.source in index and e.target in index}
+    assert op_edges == _onnx_edges(graph)
+    inputs = [n for n in data.nodes if n.kind == "input"]
+    outputs = [n for n in data.nodes if n.kind == "output"]
+    assert {n.name for n in outputs} == {vi.name for vi in graph.output}
+    initializers = {t.name for t in graph.initializer}
+    assert {n.name for n in inputs} == {vi.name for vi in graph.input if vi.name not in initializers}
+    # Every node input is described: dtype and shape from shape inference where it has them.
+    for node in ops:
+        for t in node.inputs:
+            if t:
+                assert t in data.tensors
+                assert node.id in data.tensors[t].consumers
+
+
+def test_details_hold_shapes_dtypes_attributes_producers_and_consumers() -> None:
+    model = load_model(sample("resnet_cnn.onnx"))
+    data = onnx_graph(model)
+    add = data.node("/layer2/layer2.0/Add")
+    assert add.op_type == "Add" and add.domain == ""
+    first = data.tensors[add.inputs[0]]
+    assert first.dtype == "float32" and first.shape is not None and first.shape[1:] == [64, 28, 28]
+    assert set(data.producers(add.id)) == {data.tensors[t].producer for t in add.inputs}
+    assert data.consumers(add.id) == ["/layer2/layer2.0/relu_1/Relu"]
+    conv = next(n for n in data.nodes if n.op_type == "Conv")
+    assert "kernel_shape" in conv.attributes and "strides" in conv.attributes
+    weight = data.tensors[conv.inputs[1]]
+    assert weight.kind == "initializer" and weight.producer is None
+    assert data.find(add.outputs[0]) == add.id  # a tensor name finds its producer
+    assert data.find("/layer2/layer2.0/Add") == add.id
+
+
+def test_an_if_node_is_one_node_with_its_branches_summarised(tmp_path: Path) -> None:
+    then = helper.make_graph(
+        [helper.make_node("Add", ["x", "x"], ["y_then"])], "then", [], [helper.make_tensor_value_info("y_then", TensorProto.FLOAT, [2])]
+    )
+    other = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["y_else"])], "else", [], [helper.make_tensor_value_info("y_else", TensorProto.FLOAT, [2])]
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceSum", ["x"], ["s"], name="sum", keepdims=0),
+            helper.make_node("Greater", ["s", "zero"], ["c"], name="positive"),
+            helper.make_node("If", ["c"], ["y"], name="branch", then_branch=then, else_branch=other),
+        ],
+        "if_model",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        initializer=[onnx.numpy_helper.from_array(np.zeros((), np.float32), "zero")],
+    )
+    path = tmp_path / "if.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    data = onnx_graph(load_model(path))
+    branch = data.node("branch")
+    assert len(data.op_nodes()) == 3
+    assert sorted(branch.subgraphs) == ["else_branch: 1 nodes (Neg)", "then_branch: 1 nodes (Add)"]
+    assert "x" in branch.details["reads from outside its subgraphs"]
+    assert any("subgraphs" in note for note in data.notes)
+
+
+@requires_rtx
+def test_a_diagnosis_marks_the_error_node_with_its_message_and_fixes(workspace) -> None:
+    from workbench.diagnose import diagnose
+
+    model = load_model(sample("broken_contrib_ops.onnx"))
+    diagnosis = diagnose(model, workspace=workspace, environment=False)
+    assert not diagnosis.parse_ok
+    data = with_overlays(onnx_graph(model, diagnosis), diagnosis=diagnosis)
+    node = data.node("/mlp/fc1/FusedMatMul")
+    errors = [n for n in node.notes if n.severity == "error"]
+    assert errors and errors[0].source == "parse error"
+    assert any("decompose-contrib-ops" in f for f in errors[0].fixes)
+    status = data.overlay("status")
+    assert status.values[node.id] == "error"
+    assert status.colors[node.id] == STATUS_COLORS["error"]
+    assert {e.label for e in status.legend} >= {"parser or build error here"}
+    assert "tensorrt" in status.source.lower()
+    # Nodes the error does not concern carry no error note.
+    assert all(not n.notes for n in data.nodes if n.id != node.id and n.kind == "op" and n.op_type == "Relu")
+
+
+@requires_rtx
+def test_a_real_fp16_build_puts_its_layer_precisions_on_the_nodes(workspace) -> None:
+    from workbench.build import BuildConfig, build
+    from workbench.precision import modelopt_available
+
+    if not modelopt_available():
+        pytest.skip("NVIDIA Model Optimizer is not installed (FP16 on TensorRT-RTX is an AutoCast transform)")
+    model = load_model(sample("detector.onnx"))
+    result = build(model, BuildConfig(precision="fp16", target="sm89"), workspace=workspace)
+    assert result.ok, result.error
+    data = with_overlays(onnx_graph(model), builds=[result])
+    overlay = next(o for o in data.overlays if o.id.startswith("build:"))
+    assert overlay.title.startswith("Engine precision: FP16 build")
+    by_name = {n.name: n.id for n in data.op_nodes()}
+    expected = {}
+    for layer in result.layers:
+        for name in layer.onnx_nodes:
+            if name in by_name:
+                expected.setdefault(by_name[name], layer.precision)
+    assert expected and overlay.values == expected
+    assert "fp16" in overlay.values.values()
+    assert {e.label for e in overlay.legend} == set(overlay.values.values())
+    # The engine graph of the same build: its layers as nodes, each listing the ONNX nodes in it.
+    engine = engine_graph(result.layers, label="FP16 build", onnx=data)
+    assert len(engine.nodes) == len(result.layers)
+    fused = {f for n in engine.nodes for f in n.fused}
+    assert fused == set(expected)
+    assert engine.edges, "layers are connected through the ONNX graph's edges"
+    for layer_node in engine.nodes:
+        for f in layer_node.fused:
+            assert engine.onnx_to_layer[f] in {n.id for n in engine.nodes}
+
+
+def test_a_cpu_profile_puts_times_on_the_nodes() -> None:
+    from workbench.timing import profile_onnxruntime
+
+    model = load_model(sample("resnet_cnn.onnx"))
+    profile = profile_onnxruntime(str(model.path), shapes={"input": [1, 3, 224, 224]}, warmup=2, iterations=5,
+                                  profiled_iterations=3)
+    data = with_overlays(onnx_graph(model), profiles={"onnxruntime": profile})
+    overlay = next(o for o in data.overlays if o.id.startswith("profile:"))
+    assert overlay.kind == "scale" and overlay.values
+    assert "ONNX Runtime" in overlay.source
+    convs = [n.id for n in data.op_nodes() if n.op_type == "Conv"]
+    assert sum(1 for c in convs if c in overlay.values) >= len(convs) - 1
+    assert all(v >= 0 for v in overlay.values.values())
+    assert set(overlay.colors) == set(overlay.values)
+    assert len(overlay.legend) == 5
+    rows = overlay.rows(data)
+    assert rows[0][overlay.value_label] == max(overlay.values.values())
+
+
+def test_drift_and_kept_nodes_become_overlays() -> None:
+    from workbench.compare import Comparison, KeepPrecisionResult, LayerDrift, PrecisionComparison
+
+    model = load_model(sample("resnet_cnn.onnx"))
+    data = onnx_graph(model)
+    convs = [n for n in data.op_nodes() if n.op_type == "Conv"][:3]
+    rows = [LayerDrift(tensor=n.outputs[0], node=n.name, op_type="Conv", max_abs=10.0 ** -k, cosine=1.0, rel=0.0)
+            for k, n in enumerate(convs, start=1)]
+    comparison = Comparison(
+        reference={}, inputs={}, samples=1,
+        results=[PrecisionComparison(precision="int8", backend="onnxruntime-cpu", device="cpu", outputs=[],
+                                     top1_agreement=None, layerwise=rows)],
+    )
+    keep = KeepPrecisionResult(precision="int8", nodes=[convs[0].name], outputs=[], met=True, trials=1, tolerances={})
+    with_overlays(data, comparison=comparison, keep=keep)
+    drift = data.overlay("drift:int8")
+    assert drift.log_scale and drift.values == {n.id: 10.0 ** -k for k, n in enumerate(convs, start=1)}
+    assert drift.colors[convs[0].id] != drift.colors[convs[2].id]
+    kept = data.overlay("keep")
+    assert kept.values[convs[0].id] == "kept in higher precision"
+    assert kept.values[convs[1].id] == "quantized / default"
+
+
+@pytest.mark.skipif(not TRT_EXPORTS.is_dir(), reason=f"the shared trtexec exports are not at {TRT_EXPORTS}")
+def test_the_engine_graph_of_an_imported_qat_export_lists_fused_nodes() -> None:
+    from workbench.engine_report import load_engine_exports
+
+    report = load_engine_exports([TRT_EXPORTS / "qat"])[0]
+    data = engine_graph(report, label="qat")
+    assert len(data.nodes) == len(report.layers)
+    conv = data.node("layer1.0.conv2.weight + QuantizeLinear_32 + Conv_34 + Add_36 + Relu_37")
+    assert conv.fused == ["QuantizeLinear_32", "Conv_34", "Add_36", "Relu_37"]  # the weight is no node
+    assert conv.details["precision"] == "int8"
+    # Edges from the export's tensor names: the residual Add reads the block's input too.
+    assert set(data.producers(conv.id)) == {
+        "layer1.0.conv1.weight + QuantizeLinear_20 + Conv_22",
+        "Reformatting CopyNode for Output Tensor 0 to MaxPool_12",
+    }
+    assert "tensors" in data.notes[0]
+    precision = data.overlay("precision")
+    assert precision.values[conv.id] == "int8"
+    time_overlay = data.overlay("time")
+    assert time_overlay.values[conv.id] == pytest.approx(report.layers[[layer.name for layer in report.layers].index(conv.id)].avg_ms)
+    assert "A100" in time_overlay.source
+
+
+def test_json_round_trip_and_the_wire_form() -> None:
+    model = load_model(sample("detector.onnx"))
+    data = with_overlays(onnx_graph(model))
+    again = GraphData.from_json(data.to_json())
+    assert again == data
+    wire = data.to_wire()
+    json.dumps(wire)
+    assert len(wire["nodes"]) == len(data.nodes)
+    operator = next(o for o in wire["overlays"] if o["id"] == "operator")
+    assert "colors" not in operator and operator["category_colors"]  # one colour per category
+    assert scale_overlay({}, "empty", "nothing").colors == {}
+    assert NO_VALUE.startswith("#")
+
+
+def test_a_1500_node_graph_is_built_quickly(tmp_path: Path) -> None:
+    path = tmp_path / "synthetic_1500.onnx"
+    onnx.save(synthetic_model(1500), str(path))
+    model = load_model(path)
+    started = time.perf_counter()
+    data = with_overlays(onnx_graph(model))
+    wire = data.to_wire()
+    seconds = time.perf_counter() - started
+    assert len(data.op_nodes()) == 1500
+    assert len(json.dumps(wire)) < 1_500_000
+    print(f"1,500-node graph data in {seconds * 1000:.0f} ms, {len(json.dumps(wire)) / 1e6:.2f} MB on the wire")
+    assert seconds < 5
