@@ -7,9 +7,11 @@
 The files ship inside the package (``workbench/bundled_models/``, package data), so a wheel
 install has them; this script stays outside it, with the tests that check the files match.
 
-Three working models (a ResNet-style CNN, a transformer encoder block with dynamic batch
-and sequence, a small detector with Resize/Concat and two outputs) and broken ones that
-reproduce parser and builder failures seen in the field (../shared/parse-failures.md).
+Working models (a ResNet-style CNN, a transformer encoder block with dynamic batch and
+sequence, a small detector with Resize/Concat and two outputs, a Silero-VAD-shaped model
+with an INT64 0-d sample rate, an IR 3 / opset 9 CNN as old model-zoo exports are) and
+broken ones that reproduce parser and builder failures seen in the field
+(../shared/parse-failures.md).
 
 Weights come from a seeded generator. BatchNorm statistics are re-estimated on random
 images with ONNX Runtime, layer by layer, so activations stay in a realistic range and
@@ -325,6 +327,121 @@ def detector() -> onnx.ModelProto:
     return _with_output_shapes(model)
 
 
+def vad_like_scalar_sr() -> onnx.ModelProto:
+    """A voice-activity model shaped like Silero VAD: audio [batch, samples] and an INT64 0-d sample rate.
+
+    The sample rate picks a branch (an If on ``sr == 16000``, data-dependent, as in Silero).
+    Each branch pads the audio with ``mode="reflect"`` (the STFT's edge padding) and runs a
+    strided Conv1d filterbank of its own window, its constants held by Constant nodes inside
+    the branch as Silero's are; log power, a Conv1d, a mean over time and a logistic head
+    follow. Reflect padding needs at least 2 samples on the padded axis, so a tool that runs
+    the model with every dynamic dim set to 1 fails there ("Pad reflect requires axis length
+    >= 2 ... Input shape:{1,1}"); on 512 samples at sr=16000 it runs.
+    """
+    g = Graph("vad_like_scalar_sr", seed=13)
+    audio = g.add_input("input", TensorProto.FLOAT, ["batch", "samples"])
+    sr = g.add_input("sr", TensorProto.INT64, [])
+    is16k = g.op("Equal", [sr, g.init("/sr_16k", np.array(16000, np.int64))], "/select_rate")
+    channels = 16
+
+    def branch(name: str, scope: str, pad: int, window: int, hop: int) -> onnx.GraphProto:
+        sub = Graph(name, seed=0)
+        pads = sub.const(f"{scope}/padding", np.array([0, pad, 0, pad], np.int64))
+        padded = sub.op("Pad", [audio, pads], f"{scope}/padding", mode="reflect")
+        axes = sub.const(f"{scope}/unsqueeze_axes", np.array([1], np.int64))
+        framed = sub.op("Unsqueeze", [padded, axes], f"{scope}")
+        n = np.arange(window)
+        freqs = np.linspace(1.0, window / 2 - 1, channels)[:, None]
+        basis = np.hanning(window) * np.cos(2 * np.pi * freqs * n / window)
+        filters = sub.const(f"{scope}/forward_basis", round_sig(basis.reshape(channels, 1, window)))
+        spec = sub.op("Conv", [framed, filters], f"{scope}/filterbank", kernel_shape=[window], strides=[hop])
+        power = sub.op("Mul", [spec, spec], f"{scope}/power")
+        eps = sub.const(f"{scope}/eps", np.array(1e-4, np.float32))
+        logp = sub.op("Log", [sub.op("Add", [power, eps], f"{scope}/eps")], f"{scope}/log")
+        return helper.make_graph(
+            sub.nodes, name, [], [helper.make_tensor_value_info(logp, TensorProto.FLOAT, ["batch", channels, None])]
+        )
+
+    features = g.op(
+        "If",
+        [is16k],
+        "/stft",
+        then_branch=branch("stft_16k", "/stft_16k", 32, 64, 32),
+        else_branch=branch("stft_8k", "/stft_8k", 16, 32, 16),
+    )
+    w = g.rng.normal(0.0, math.sqrt(2.0 / (channels * 3)), size=(32, channels, 3)).astype(np.float32)
+    b = g.rng.normal(0.0, 0.05, size=32).astype(np.float32)
+    h = g.op(
+        "Conv",
+        [features, g.init("/encoder.weight", round_sig(w)), g.init("/encoder.bias", round_sig(b))],
+        "/encoder",
+        kernel_shape=[3],
+        pads=[1, 1],
+    )
+    h = g.op("Relu", [h], "/encoder")
+    pooled = g.op("ReduceMean", [h], "/pool", axes=[2], keepdims=0)
+    head_w = g.rng.normal(0.0, math.sqrt(1.0 / 32), size=(32, 1)).astype(np.float32)
+    w_name = g.init("/decoder.weight", head_w)
+    b_name = g.init("/decoder.bias", np.zeros(1, np.float32))
+    logit = g.op("Gemm", [pooled, w_name, b_name], "/decoder")
+    g.add_output(g.op("Sigmoid", [logit], "/decoder"), "output", TensorProto.FLOAT, ["batch", 1])
+    model = g.build(doc="Silero-VAD-shaped: If on an int64 0-d sample rate, reflect-padded STFT filterbank.")
+    # Scale the head so the probabilities of different clips spread over (0, 1).
+    clips = np.random.default_rng(21).normal(size=(16, 512)).astype(np.float32)
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output[0].CopyFrom(helper.make_tensor_value_info(logit, TensorProto.FLOAT, None))
+    probe.graph.node.pop()  # the Identity of the output
+    probe.graph.node.pop()  # the Sigmoid
+    (raw,) = run(probe, {"input": clips, "sr": np.array(16000, np.int64)})
+    scale = 2.0 / float(raw.std())
+    bias = -float(raw.mean()) * scale
+    for t in model.graph.initializer:
+        if t.name == w_name:
+            t.CopyFrom(numpy_helper.from_array(round_sig(head_w * scale), w_name))
+        elif t.name == b_name:
+            t.CopyFrom(numpy_helper.from_array(round_sig(np.array([bias])), b_name))
+    return model
+
+
+def old_ir3_opset9_cnn() -> onnx.ModelProto:
+    """A small CNN written the way 2018 model-zoo exports are: IR version 3, opset 9, and every
+    initializer also listed as a graph input (IR < 4 required it).
+
+    Conv/BatchNormalization/Relu blocks with a residual Add, MaxPool, GlobalAveragePool, a
+    Reshape whose shape is an int64 initializer, Dropout (opset 7 form: ``ratio`` attribute)
+    and Softmax (opset < 13: axis coerced to 2-D). TensorRT builds it; ModelOpt's transforms
+    refuse it as it is (AutoCast: "can only operate on valid ONNX models"; PTQ: "... in
+    initializer but not in graph input"), so the workbench upgrades a private copy first.
+    """
+    g = Graph("old_ir3_opset9_cnn", seed=14)
+    x = g.add_input("data", TensorProto.FLOAT, [1, 3, 32, 32])
+    y = g.op("Relu", [g.batchnorm(g.conv(x, 3, 16, 3, "/conv1"), 16, "/bn1")], "/relu1")
+    y = g.op("MaxPool", [y], "/pool1", kernel_shape=[2, 2], strides=[2, 2])
+    r = g.op("Relu", [g.batchnorm(g.conv(y, 16, 32, 3, "/conv2"), 32, "/bn2")], "/relu2")
+    r = g.batchnorm(g.conv(r, 32, 32, 3, "/conv3"), 32, "/bn3")
+    shortcut = g.batchnorm(g.conv(y, 16, 32, 1, "/shortcut"), 32, "/shortcut_bn")
+    y = g.op("Relu", [g.op("Add", [r, shortcut], "/residual")], "/relu3")
+    y = g.op("GlobalAveragePool", [y], "/gap")
+    y = g.op("Reshape", [y, g.init("/flatten_shape", np.array([0, -1], np.int64))], "/flatten")
+    y = g.op("Dropout", [y], "/dropout", ratio=0.5)
+    w, b = g.linear(y, 32, 10, "/fc", gain=3.0)
+    logits = g.op("Gemm", [y, w, b], "/fc")
+    g.add_output(g.op("Softmax", [logits], "/softmax", axis=1), "prob", TensorProto.FLOAT, [1, 10])
+    model = g.build(opsets={"": 9}, doc="IR 3 / opset 9 export with initializers listed as graph inputs.")
+    model.ir_version = 3
+    # Measure the BatchNorm statistics on 8 images through a batch-dynamic copy.
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    calibrate_batchnorm(probe, {"data": image_batch(seed=15, n=8, size=32)})
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(probe.graph.initializer)
+    for init in model.graph.initializer:
+        model.graph.input.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    return model
+
+
 def _with_output_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
     del model.graph.output[:]
@@ -579,6 +696,28 @@ MODELS = [
         "title": "Small FPN detector",
         "description": "A four-stage backbone, a top-down FPN with nearest Resize and Concat, and box and score heads on three levels, concatenated into two outputs: boxes (1x1344x4) and scores (1x1344x8).",
         "tensorrt": "Parses and builds with static shapes.",
+        "expect": {"parse": True, "build": True},
+        "fixes": [],
+    },
+    {
+        "file": "vad_like_scalar_sr.onnx",
+        "builder": vad_like_scalar_sr,
+        "kind": "working",
+        "title": "Voice-activity model with a scalar sample rate (Silero VAD shaped)",
+        "description": "Audio [batch, samples] and an INT64 0-d sample rate sr: an If on sr == 16000 chooses a reflect-padded STFT filterbank (64-sample window at 16 kHz, 32 at 8 kHz), then log power, a Conv1d, a mean over time and a logistic speech probability [batch, 1]. Reflect padding needs 2 or more samples on the padded axis, so running it with every dynamic dim set to 1 fails (Pad reflect requires axis length >= 2); it runs on 512 samples at sr=16000.",
+        "tensorrt": "Parses and builds with a profile for the audio (input:1x512), the If on the runtime sample rate as a conditional. Precision transforms run it, so they need inputs like yours: give --inputs (or --calib) holding audio [1, 512] and sr as a 0-d int64 array.",
+        "expect": {"parse": True, "build": True},
+        "shapes": ["input:1x512"],
+        "input_values": {"sr": 16000},
+        "fixes": [],
+    },
+    {
+        "file": "old_ir3_opset9_cnn.onnx",
+        "builder": old_ir3_opset9_cnn,
+        "kind": "working",
+        "title": "Old-format CNN (IR 3, opset 9, initializers as graph inputs)",
+        "description": "A small residual CNN (Conv, BatchNormalization, Relu, MaxPool, Add, GlobalAveragePool, Reshape, Dropout, Gemm, Softmax) saved as 2018 model-zoo exports are: ir_version 3, opset 9, and every initializer also listed as a graph input. 1x3x32x32 to 10 class probabilities.",
+        "tensorrt": "Parses and builds in FP32 as it is; ModelOpt's FP16 and INT8 transforms refuse the old format, so the workbench upgrades a private copy (opset 13, IR 7, initializers out of the inputs) and checks its outputs first.",
         "expect": {"parse": True, "build": True},
         "fixes": [],
     },

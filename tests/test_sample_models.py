@@ -47,19 +47,31 @@ def test_manifest_lists_every_model_and_fits_the_budget() -> None:
     assert kinds == {"working", "broken"}
 
 
-def _random_feeds(session: ort.InferenceSession, batch: int = 2) -> dict[str, np.ndarray]:
+def _random_feeds(session: ort.InferenceSession, batch: int = 2, entry: dict | None = None) -> dict[str, np.ndarray]:
+    """Random inputs; the manifest's shapes and input values (a sample rate) where it gives them."""
     rng = np.random.default_rng(0)
+    given = {}
+    for spec in (entry or {}).get("shapes", []):
+        name, _, dims = spec.partition(":")
+        given[name] = [int(d) for d in dims.split(",")[-1].split("x")]
+    values = (entry or {}).get("input_values", {})
     feeds = {}
     for inp in session.get_inputs():
         shape = [d if isinstance(d, int) else batch if i == 0 else 16 for i, d in enumerate(inp.shape)]
+        if inp.name in given:
+            shape = [batch, *given[inp.name][1:]]
+        if inp.name in values:
+            feeds[inp.name] = np.array(values[inp.name], dtype=np.int64 if inp.type == "tensor(int64)" else None)
+            continue
         feeds[inp.name] = rng.normal(size=shape).astype(np.float32)
     return feeds
 
 
 @pytest.mark.parametrize("name", [e["file"] for e in manifest() if e["kind"] == "working"])
 def test_working_models_run_in_onnxruntime(name: str) -> None:
+    entry = next(e for e in manifest() if e["file"] == name)
     session = ort.InferenceSession(str(sample(name)), providers=["CPUExecutionProvider"])
-    outputs = session.run(None, _random_feeds(session))
+    outputs = session.run(None, _random_feeds(session, entry=entry))
     for out in outputs:
         assert np.isfinite(out).all()
         assert out.std() > 0.05
@@ -149,3 +161,42 @@ def test_int32_bias_sample_is_quantize_static_shaped() -> None:
         b_scale = numpy_helper.to_array(inits[b_dq.input[1]])
         assert np.array_equal(b_scale, (x_scale * w_scale).astype(np.float32))
         assert w_scale.shape == b_scale.shape == (numpy_helper.to_array(inits[w_dq.input[0]]).shape[0],)
+
+
+def test_vad_sample_fails_at_all_one_dims_and_runs_on_real_audio() -> None:
+    """Silero VAD's shape: an INT64 0-d sample rate picks an If branch, each branch pads the
+    audio with mode=reflect, which needs 2 or more samples: every dynamic dim at 1 fails."""
+    model = onnx.load(str(sample("vad_like_scalar_sr.onnx")))
+    inputs = {i.name: i for i in model.graph.input}
+    assert inputs["sr"].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    assert len(inputs["sr"].type.tensor_type.shape.dim) == 0
+    assert [d.dim_param for d in inputs["input"].type.tensor_type.shape.dim] == ["batch", "samples"]
+    (if_node,) = [n for n in model.graph.node if n.op_type == "If"]
+    equal = next(n for n in model.graph.node if n.output[0] == if_node.input[0])
+    assert equal.op_type == "Equal" and "sr" in equal.input
+    for branch in (a.g for a in if_node.attribute):
+        pads = [n for n in branch.node if n.op_type == "Pad"]
+        assert pads and all(a.s == b"reflect" for p in pads for a in p.attribute if a.name == "mode")
+    session = ort.InferenceSession(str(sample("vad_like_scalar_sr.onnx")), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(3)
+    audio = rng.normal(size=(3, 512)).astype(np.float32)
+    at_16k = session.run(None, {"input": audio, "sr": np.array(16000, np.int64)})[0]
+    at_8k = session.run(None, {"input": audio, "sr": np.array(8000, np.int64)})[0]
+    assert at_16k.shape == (3, 1) and np.isfinite(at_16k).all() and ((at_16k > 0) & (at_16k < 1)).all()
+    assert not np.allclose(at_16k, at_8k)  # the sample rate picks a different branch
+    with pytest.raises(Exception, match="Pad reflect requires axis length >= 2"):
+        session.run(None, {"input": rng.normal(size=(1, 1)).astype(np.float32), "sr": np.array(16000, np.int64)})
+
+
+def test_old_format_sample_is_ir3_opset9_with_initializers_as_inputs() -> None:
+    model = onnx.load(str(sample("old_ir3_opset9_cnn.onnx")))
+    assert model.ir_version == 3
+    assert [(o.domain, o.version) for o in model.opset_import] == [("", 9)]
+    initializers = {t.name for t in model.graph.initializer}
+    listed = {i.name for i in model.graph.input}
+    assert initializers and initializers <= listed and listed - initializers == {"data"}
+    ops = {n.op_type for n in model.graph.node}
+    assert {"Conv", "BatchNormalization", "Dropout", "Softmax", "Reshape", "Add"} <= ops
+    session = ort.InferenceSession(str(sample("old_ir3_opset9_cnn.onnx")), providers=["CPUExecutionProvider"])
+    (prob,) = session.run(None, {"data": np.random.default_rng(4).normal(size=(1, 3, 32, 32)).astype(np.float32)})
+    assert prob.shape == (1, 10) and abs(float(prob.sum()) - 1.0) < 1e-5 and prob.max() < 0.999

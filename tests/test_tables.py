@@ -13,10 +13,18 @@ from workbench import build_options, precision
 
 
 @pytest.fixture
-def fake_rows(monkeypatch: pytest.MonkeyPatch):
-    # Copies of both tables, so the fake rows vanish after the test.
-    monkeypatch.setattr(precision, "PRECISION_INFO", dict(precision.PRECISION_INFO))
-    monkeypatch.setattr(build_options, "BUILD_OPTIONS", dict(build_options.BUILD_OPTIONS))
+def fake_rows():
+    # Rows added to the real tables (other modules hold references to them), removed after.
+    saved_precisions = dict(precision.PRECISION_INFO)
+    saved_options = dict(build_options.BUILD_OPTIONS)
+    yield _register_fakes()
+    for table, saved in ((precision.PRECISION_INFO, saved_precisions), (build_options.BUILD_OPTIONS, saved_options)):
+        table.clear()
+        table.update(saved)
+    precision.PRECISIONS = tuple(precision.PRECISION_INFO)
+
+
+def _register_fakes():
     row = precision.register_precision(
         precision.PrecisionInfo(
             "fp4",

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import statistics
 import threading
@@ -32,7 +33,17 @@ from workbench.env import EnvironmentReport, collect_environment
 from workbench.errors import WorkbenchError
 from workbench.isolation import IsolatedTaskError, TaskCancelled, run_isolated
 from workbench.model import LoadedModel
-from workbench.precision import PRECISION_INFO, TransformResult, refusal, transform_key, transformed_path
+from workbench.precision import (
+    PRECISION_INFO,
+    TRANSFORM_TOOLS,
+    TransformResult,
+    integer_scalar_inputs,
+    refusal,
+    scalar_request,
+    transform_key,
+    transform_stage,
+    transformed_path,
+)
 from workbench.serialize import JsonRecord
 from workbench.shapes import ShapeProfile, format_shape_spec
 from workbench.summary import ModelSummary, summarize
@@ -85,6 +96,52 @@ class LayerRecord(JsonRecord):
 
 
 @dataclass
+class SizeFinding(JsonRecord):
+    """An engine of a quantized precision larger than FP32, and where its bytes and seconds go.
+
+    Measured against the FP32 engine of the same model, shapes, target and backend in the
+    workspace (``reference == "fp32-engine"``), else against the model's weights as FP32
+    (``"fp32-weights"``). Byte counts come from the build log ("Total Weights Memory", the
+    layer listing's constants), layer counts from the layer listing; a count the log does not
+    give stays None.
+    """
+
+    precision: str
+    engine_bytes: int
+    reference: str  # "fp32-engine" | "fp32-weights"
+    reference_bytes: int
+    reference_engine: str | None = None
+    #: Weights in the engine (the builder's "Total Weights Memory") and in the FP32 engine.
+    weight_bytes: int | None = None
+    reference_weight_bytes: int | None = None
+    #: The rest of the plan: compiled kernels, tactics, metadata (engine bytes - weight bytes).
+    other_bytes: int | None = None
+    reference_other_bytes: int | None = None
+    #: Layer constants by TensorRT datatype ("Int8", "Float", "Half"...), from the layer listing.
+    weight_bytes_by_dtype: dict[str, int] = field(default_factory=dict)
+    reference_weight_bytes_by_dtype: dict[str, int] = field(default_factory=dict)
+    layers: int = 0
+    reference_layers: int | None = None
+    #: Layer types with more layers than in the FP32 engine: type -> [FP32 count, this count].
+    grown_layer_types: dict[str, list[int]] = field(default_factory=dict)
+    #: Layers other than the compute layers that carry QuantizeLinear/DequantizeLinear nodes:
+    #: Q/DQ that did not fuse into the Conv/MatMul beside them and run as kernels of their own.
+    unfused_qdq_layers: int = 0
+    unfused_qdq_examples: list[str] = field(default_factory=list)
+    #: Layers left in FP32, and the compute layers (Conv, MatMul...) among them.
+    fp32_layers: int = 0
+    fp32_compute_layers: int = 0
+    #: Seconds: this build (and its parse/build split as the worker measured it), its
+    #: ModelOpt transform, and the FP32 build.
+    build_seconds: float | None = None
+    builder_seconds: dict[str, float] = field(default_factory=dict)
+    transform_seconds: float | None = None
+    reference_build_seconds: float | None = None
+    causes: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+@dataclass
 class BuildResult(JsonRecord):
     precision: str
     #: The optimization profiles the engine was built with.
@@ -112,6 +169,10 @@ class BuildResult(JsonRecord):
     log: list[tuple[str, str]] = field(default_factory=list)
     log_path: str | None = None
     environment: EnvironmentReport | None = None
+    #: Seconds inside the build worker: "parse" and "build" (the builder itself).
+    builder_seconds: dict[str, float] = field(default_factory=dict)
+    #: Set when an engine of a quantized precision is larger than FP32 (also a warning).
+    size_finding: SizeFinding | None = None
 
 
 @dataclass
@@ -258,6 +319,50 @@ def _calibration_file(workspace: Workspace, calibration: CalibrationData) -> tup
     return path, digest
 
 
+def _inputs_file(workspace: Workspace, arrays: dict[str, Any], label: str) -> tuple[Path, str]:
+    """The inputs a transform runs the model on, saved once by content (as calibration data is)."""
+    data = CalibrationData(arrays=dict(arrays), source=label)
+    digest = data.content_hash()
+    path = workspace.root / "inputs" / f"{digest[:16]}.npz"
+    if not path.is_file():
+        data.save_npz(path)
+    return path, digest
+
+
+def _profile_inputs(summary: ModelSummary, profile: ShapeProfile, stage: str) -> dict[str, Any]:
+    """Random inputs at a profile's opt shapes (other dynamic dims 1), for a transform that runs
+    the model when nobody gave inputs; an integer scalar has no random value and is asked for."""
+    import numpy as np
+
+    from workbench.equivalence import random_value
+
+    scalars = integer_scalar_inputs(summary.inputs)
+    if scalars:
+        raise WorkbenchError(scalar_request(stage, scalars))
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for info in summary.inputs:
+        given = profile.get(info.name)
+        if given is not None:
+            shape = list(given[1])
+        elif info.shape is not None:
+            shape = [d if isinstance(d, int) and d > 0 else 1 for d in info.shape]
+        else:
+            raise WorkbenchError(
+                f"Input {info.name!r} has no known shape, and {stage} runs the model: give --shapes for it."
+            )
+        dtype = info.dtype if info.dtype in ("float32", "float16", "float64", "int32", "int64", "uint8", "bool") else "float32"
+        feeds[info.name] = random_value(shape, dtype, rng)
+    return feeds
+
+
+def _stage_message(stage: str, message: str) -> str:
+    """A failure sentence that names its stage ("The FP16 transform (ModelOpt AutoCast) failed: ...")."""
+    if stage.lower() in message.lower()[:200]:
+        return message
+    return f"{stage[0].upper()}{stage[1:]} failed: {message}"
+
+
 def prepare_model(
     model: LoadedModel,
     config: BuildConfig,
@@ -266,14 +371,27 @@ def prepare_model(
     calibration: CalibrationData | None,
     cancelled: Callable[[], bool] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    *,
+    inputs: dict[str, Any] | None = None,
+    inputs_random: bool = False,
+    inputs_label: str = "the comparison inputs",
 ) -> tuple[str, TransformResult | None]:
-    """The ONNX to build: the model itself, or its cached/new precision transform."""
+    """The ONNX to build: the model itself, or its cached/new precision transform.
+
+    A transform that runs the model (AutoCast's reference run) runs it on ``inputs`` (e.g.
+    the comparison's inputs), else on the calibration data, else on random ``inputs``
+    (``inputs_random``: made up, not the user's), else on random inputs at the first
+    profile's opt shapes, else on ModelOpt's own random inputs. An integer scalar input
+    (a sample rate) is never given a random value: it is asked for. The inputs' content hash
+    is part of the transform's cache key. Failures raise ``WorkbenchError`` naming the stage.
+    """
     info = PRECISION_INFO[config.precision]
     needs_transform = info.transform is not None and (
         backend.strongly_typed_only or info.transform_on_trt10
     )
     if not needs_transform:
         return str(model.path), None
+    stage = transform_stage(config.precision)
     calib_path, calib_hash = (None, None)
     if info.calibrated:
         if calibration is None:
@@ -281,8 +399,30 @@ def prepare_model(
                 f"{info.title} needs calibration data: give --calib DATA (a .npz keyed by input name), or --synthetic-calib for a smoke test."
             )
         calib_path, calib_hash = _calibration_file(workspace, calibration)
+    inputs_path: Path | None = None
+    inputs_hash: str | None = None
+    label = inputs_label
+    if info.transform == "autocast":
+        summary = summarize(model)
+        scalars = integer_scalar_inputs(summary.inputs)
+        feeds: dict[str, Any] | None = None
+        if inputs is not None and not inputs_random:
+            feeds = inputs
+        elif calibration is not None:
+            calib_path, inputs_hash = _calibration_file(workspace, calibration)
+        elif inputs is not None:
+            if scalars:
+                raise WorkbenchError(scalar_request(stage, scalars))
+            feeds, label = inputs, "the comparison's random inputs"
+        elif config.profiles:
+            feeds = _profile_inputs(summary, config.profiles[0], stage)
+            label = "random inputs at the profile's opt shapes"
+        elif scalars:
+            raise WorkbenchError(scalar_request(stage, scalars))
+        if feeds is not None:
+            inputs_path, inputs_hash = _inputs_file(workspace, feeds, label)
     key = transform_key(
-        model.content_hash, config.precision, calib_hash, config.calibrator, config.keep_precision
+        model.content_hash, config.precision, calib_hash, config.calibrator, config.keep_precision, inputs_hash
     )
     output = transformed_path(workspace.root, key, model.path.stem, config.precision)
     meta = output.with_suffix(".json")
@@ -291,22 +431,32 @@ def prepare_model(
     output.parent.mkdir(parents=True, exist_ok=True)
     if on_stage:
         on_stage("transforming")
-    raw = run_isolated(
-        "workbench.precision:transform_model",
-        {
-            "model_path": str(model.path),
-            "output_path": str(output),
-            "precision": config.precision,
-            "source_hash": model.content_hash,
-            "calibration_npz": str(calib_path) if calib_path else None,
-            "calibrator": config.calibrator,
-            "nodes_to_exclude": config.keep_precision,
-        },
-        timeout=3600,
-        cancelled=cancelled,
-        env=_MODELOPT_ENV,
-    )
+    try:
+        raw = run_isolated(
+            "workbench.precision:transform_model",
+            {
+                "model_path": str(model.path),
+                "output_path": str(output),
+                "precision": config.precision,
+                "source_hash": model.content_hash,
+                "calibration_npz": str(calib_path) if calib_path else None,
+                "calibrator": config.calibrator,
+                "nodes_to_exclude": config.keep_precision,
+                "inputs_npz": str(inputs_path) if inputs_path else None,
+                "inputs_label": label,
+            },
+            timeout=3600,
+            cancelled=cancelled,
+            env=_MODELOPT_ENV,
+        )
+    except TaskCancelled:
+        raise
+    except IsolatedTaskError as exc:  # a crash, a timeout, or an error the worker did not explain
+        raise IsolatedTaskError(_stage_message(stage, exc.message), log=exc.log, detail=exc.detail) from exc
+    except WorkbenchError as exc:
+        raise WorkbenchError(_stage_message(stage, exc.message), detail=exc.detail) from exc
     result = TransformResult.from_dict(raw)
+    result.inputs_hash = inputs_hash
     result.save(meta)
     return str(output), result
 
@@ -378,6 +528,8 @@ def build(
     key = build_cache_key(model.content_hash, config, backend, calibration_hash)
     hit = cached_result(workspace, key)
     if hit is not None:
+        if PRECISION_INFO[hit.precision].quantized:
+            attach_size_finding(hit, model, workspace)  # an FP32 engine may have been built since
         return hit
 
     folder = _result_path(workspace, key).parent
@@ -420,10 +572,8 @@ def _build_in(
     except TaskCancelled:
         raise
     except (IsolatedTaskError, WorkbenchError) as exc:
-        return replace(
-            _refused(config, model, f"The {info.title} transform failed: {exc.message}", backend, target),
-            calibration=calibration_report,
-        )
+        # The message names the stage and, where it can, the input that would fix it.
+        return replace(_refused(config, model, exc.message, backend, target), calibration=calibration_report)
 
     calib_npz = None
     if info.calibrated and calibration is not None and not backend.strongly_typed_only and transform is None:
@@ -455,7 +605,7 @@ def _build_in(
     except TaskCancelled:
         raise
     except IsolatedTaskError as exc:
-        failed = _refused(config, model, f"The builder failed: {exc.message}", backend, target)
+        failed = _refused(config, model, f"The build failed ({backend.name} builder): {exc.message}", backend, target)
         failed.log = [("error", line) for line in exc.log.splitlines()[-200:]]
         return replace(
             failed, transform=transform, calibration=calibration_report, built_model_path=built_model
@@ -500,7 +650,7 @@ def _build_in(
         layers=layers,
         precision_counts=precision_counts(raw.get("layers", [])),
         warnings=warnings,
-        error=raw.get("error"),
+        error=f"The build failed ({backend.name} builder): {raw['error']}" if raw.get("error") else None,
         config=config,
         model=str(model.path),
         model_hash=model.content_hash,
@@ -511,8 +661,10 @@ def _build_in(
         log=[tuple(x) for x in raw.get("log", [])],  # type: ignore[misc]
         log_path=raw.get("log_path"),
         environment=collect_environment(),
+        builder_seconds={k: float(v) for k, v in (raw.get("seconds") or {}).items()},
     )
     if result.ok:
+        attach_size_finding(result, model, workspace)
         result.save(_result_path(workspace, key))
         workspace.record(
             "builds",
@@ -614,4 +766,271 @@ def build_matrix(
         rest = [i for i in range(total) if results[i] is None]
         for i, result in zip(rest, pool.map(run, rest)):
             results[i] = result
-    return [r for r in results if r is not None]
+    done_results = [r for r in results if r is not None]
+    # Builds ran in parallel: a quantized engine may have finished before its FP32 one.
+    for result in done_results:
+        if result.ok and PRECISION_INFO[result.precision].quantized:
+            before = result.size_finding
+            attach_size_finding(result, model, workspace, done_results)
+            if result.size_finding != before and result.cache_key:
+                result.save(_result_path(workspace, result.cache_key))
+    return done_results
+
+
+# ----------------------------------------------------------------------------- engine size findings
+
+_WEIGHTS_MEMORY = re.compile(r"Total Weights Memory: (\d+) bytes")
+_CONSTANTS = re.compile(r"Constants: \[(.*?)\], Outputs:")
+_CONSTANT = re.compile(r"\{ Name: ([^,]*), Dimensions: \[([^\]]*)\][^}]*?Datatype: (\w+)")
+#: Bytes per element of TensorRT datatypes as the layer listing names them.
+_DTYPE_BYTES = {
+    "Float": 4.0,
+    "Half": 2.0,
+    "BFloat16": 2.0,
+    "Int8": 1.0,
+    "UInt8": 1.0,
+    "FP8": 1.0,
+    "Bool": 1.0,
+    "Int32": 4.0,
+    "Int64": 8.0,
+    "Int4": 0.5,
+    "FP4": 0.5,
+}
+_SYNC_TYPES = {"signal", "wait"}
+
+
+def engine_log_anatomy(log_path: str | None) -> dict[str, Any]:
+    """What the build log says about an engine's bytes: total weights, and constants by datatype."""
+    found: dict[str, Any] = {"weight_bytes": None, "weight_bytes_by_dtype": {}}
+    if not log_path or not Path(log_path).is_file():
+        return found
+    text = Path(log_path).read_text(encoding="utf-8", errors="replace")
+    totals = _WEIGHTS_MEMORY.findall(text)
+    if totals:
+        found["weight_bytes"] = int(totals[-1])
+    seen: set[str] = set()
+    by_dtype: Counter[str] = Counter()
+    for section in _CONSTANTS.findall(text):
+        for name, dims, dtype in _CONSTANT.findall(section):
+            if name in seen:
+                continue
+            seen.add(name)
+            count = 1
+            for dim in dims.split(","):
+                dim = dim.strip()
+                if dim.lstrip("-").isdigit():
+                    count *= max(int(dim), 0)
+            by_dtype[dtype] += int(count * _DTYPE_BYTES.get(dtype, 4.0))
+    found["weight_bytes_by_dtype"] = dict(by_dtype)
+    return found
+
+
+def _qdq_nodes(built_model_path: str) -> set[str]:
+    import onnx
+
+    try:
+        graph = onnx.load(built_model_path, load_external_data=False).graph
+    except Exception:
+        return set()
+    return {n.name for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.name}
+
+
+def _fp32_weight_bytes(summary: ModelSummary) -> int:
+    """The model's float weights as FP32 bytes."""
+    per_fp32 = {"float32": 1.0, "float16": 2.0, "bfloat16": 2.0, "float64": 0.5}
+    return int(
+        sum(b * per_fp32[d] for d, b in summary.initializer_bytes_by_dtype.items() if d in per_fp32)
+    )
+
+
+def _comparable(a: BuildResult, b: BuildResult) -> bool:
+    """Two builds of the same model that differ only in precision (and what follows from it)."""
+    if a.model_hash != b.model_hash or a.shapes != b.shapes or a.target != b.target:
+        return False
+    if (a.backend.name if a.backend else None) != (b.backend.name if b.backend else None):
+        return False
+    skip = {"precision", "calibrator", "keep_precision"}
+    ca = {k: v for k, v in a.config.to_dict().items() if k not in skip}
+    cb = {k: v for k, v in b.config.to_dict().items() if k not in skip}
+    return ca == cb
+
+
+def _fp32_reference(
+    result: BuildResult, workspace: Workspace, candidates: list[BuildResult] | None
+) -> BuildResult | None:
+    """The FP32 engine of the same model, shapes, target and backend: among ``candidates``
+    (the matrix just built), else among the workspace's saved builds."""
+    def usable(r: BuildResult) -> bool:
+        return (
+            r.ok
+            and r.precision == "fp32"
+            and bool(r.engine_bytes)
+            and bool(r.engine_path)
+            and Path(r.engine_path or "").is_file()
+            and _comparable(result, r)
+        )
+
+    for r in candidates or []:
+        if usable(r):
+            return r
+    for path in sorted((workspace.root / "engines").glob("*/result.json")):
+        try:
+            saved = BuildResult.load(path)
+        except (ValueError, KeyError, TypeError, OSError):
+            continue
+        if usable(saved):
+            return saved
+    return None
+
+
+def _mib(n: int | float | None) -> str:
+    return f"{(n or 0) / 2**20:.2f} MiB"
+
+
+def size_finding(
+    result: BuildResult, summary: ModelSummary, reference: BuildResult | None
+) -> SizeFinding | None:
+    """A finding when a quantized engine is larger than FP32 (see :class:`SizeFinding`), else None."""
+    from workbench.engine_layers import COMPUTE_TYPES
+
+    info = PRECISION_INFO[result.precision]
+    if not (result.ok and info.quantized and result.engine_bytes):
+        return None
+    if reference is not None and reference.engine_bytes:
+        kind, against = "fp32-engine", int(reference.engine_bytes)
+    else:
+        reference = None
+        kind, against = "fp32-weights", _fp32_weight_bytes(summary)
+    if not against or result.engine_bytes <= against:
+        return None
+    mine = engine_log_anatomy(result.log_path)
+    theirs = engine_log_anatomy(reference.log_path) if reference is not None else {}
+    qdq = _qdq_nodes(result.built_model_path) if result.built_model_path else set()
+    unfused = [
+        layer
+        for layer in result.layers
+        if layer.type.lower() not in COMPUTE_TYPES
+        and layer.type.lower() not in _SYNC_TYPES
+        and any(node in qdq for node in layer.onnx_nodes)
+    ]
+    fp32 = [layer for layer in result.layers if layer.precision == "fp32"]
+    fp32_compute = [layer for layer in fp32 if layer.type.lower() in COMPUTE_TYPES]
+    counts = Counter(layer.type for layer in result.layers if layer.type.lower() not in _SYNC_TYPES)
+    grown: dict[str, list[int]] = {}
+    if reference is not None:
+        ref_counts = Counter(layer.type for layer in reference.layers if layer.type.lower() not in _SYNC_TYPES)
+        grown = {t: [ref_counts.get(t, 0), n] for t, n in sorted(counts.items()) if n > ref_counts.get(t, 0)}
+    weights = mine.get("weight_bytes")
+    ref_weights = theirs.get("weight_bytes")
+    finding = SizeFinding(
+        precision=result.precision,
+        engine_bytes=int(result.engine_bytes),
+        reference=kind,
+        reference_bytes=against,
+        reference_engine=reference.engine_path if reference is not None else None,
+        weight_bytes=weights,
+        reference_weight_bytes=ref_weights,
+        other_bytes=int(result.engine_bytes) - weights if weights is not None else None,
+        reference_other_bytes=against - ref_weights if reference is not None and ref_weights is not None else None,
+        weight_bytes_by_dtype=mine.get("weight_bytes_by_dtype", {}),
+        reference_weight_bytes_by_dtype=theirs.get("weight_bytes_by_dtype", {}),
+        layers=sum(counts.values()),
+        reference_layers=(
+            sum(1 for layer in reference.layers if layer.type.lower() not in _SYNC_TYPES)
+            if reference is not None
+            else None
+        ),
+        grown_layer_types=grown,
+        unfused_qdq_layers=len(unfused),
+        unfused_qdq_examples=[f"{layer.name} ({', '.join(layer.onnx_nodes[:4])})" for layer in unfused[:5]],
+        fp32_layers=len(fp32),
+        fp32_compute_layers=len(fp32_compute),
+        build_seconds=result.build_seconds,
+        builder_seconds=dict(result.builder_seconds),
+        transform_seconds=result.transform.seconds if result.transform is not None else None,
+        reference_build_seconds=reference.build_seconds if reference is not None else None,
+    )
+    finding.causes = _size_causes(finding, info.title)
+    finding.message = _size_message(finding, info.title, result)
+    return finding
+
+
+def _size_causes(f: SizeFinding, title: str) -> list[str]:
+    causes = []
+    if f.weight_bytes is not None and f.reference_weight_bytes is not None:
+        trend = "shrank" if f.weight_bytes < f.reference_weight_bytes else "grew"
+        causes.append(
+            f"its weights {trend} to {_mib(f.weight_bytes)} (FP32: {_mib(f.reference_weight_bytes)})"
+        )
+    elif f.weight_bytes is not None:
+        causes.append(f"its weights take {_mib(f.weight_bytes)}")
+    low = sum(v for k, v in f.weight_bytes_by_dtype.items() if k in ("Int8", "FP8", "Int4", "FP4"))
+    high = f.weight_bytes_by_dtype.get("Float", 0) + f.weight_bytes_by_dtype.get("Half", 0)
+    ref_float = f.reference_weight_bytes_by_dtype.get("Float", 0)
+    if low and high and (high > 0.25 * ref_float if ref_float else high > low):
+        causes.append(
+            f"{_mib(high)} of weights are still stored in FP32/FP16 beside {_mib(low)} in {title} "
+            "(weights held twice where a weight's DequantizeLinear did not fold into its layer)"
+        )
+    if f.other_bytes is not None and f.reference_other_bytes is not None:
+        if f.other_bytes > f.reference_other_bytes:
+            causes.append(
+                f"the rest of the plan (compiled kernels, tactics, metadata) grew from "
+                f"{_mib(f.reference_other_bytes)} to {_mib(f.other_bytes)}"
+            )
+    elif f.other_bytes is not None:
+        causes.append(f"compiled kernels, tactics and metadata take {_mib(f.other_bytes)}")
+    if f.unfused_qdq_layers:
+        causes.append(
+            f"{f.unfused_qdq_layers} layers beside the compute layers carry Q/DQ nodes (quantize/dequantize "
+            "steps that did not fuse into the Conv/MatMul next to them and run as kernels of their own)"
+        )
+    if f.grown_layer_types:
+        grown = ", ".join(f"{t} {a} -> {b}" for t, (a, b) in f.grown_layer_types.items())
+        causes.append(f"more layers than FP32 ({f.reference_layers} -> {f.layers}: {grown})")
+    if f.fp32_layers:
+        causes.append(
+            f"{f.fp32_layers} layers left in FP32"
+            + (f", {f.fp32_compute_layers} of them compute layers" if f.fp32_compute_layers else ", none of them a compute layer")
+        )
+    return causes
+
+
+def _size_message(f: SizeFinding, title: str, result: BuildResult) -> str:
+    if f.reference == "fp32-engine":
+        head = (
+            f"Larger than FP32: this {title} engine is {_mib(f.engine_bytes)}, "
+            f"{f.engine_bytes / f.reference_bytes:.2f}x the FP32 engine of the same model ({_mib(f.reference_bytes)})"
+        )
+    else:
+        head = (
+            f"Larger than FP32: this {title} engine is {_mib(f.engine_bytes)}, more than the model's weights "
+            f"as FP32 ({_mib(f.reference_bytes)}; build fp32 too for the side-by-side breakdown)"
+        )
+    text = head + (": " + "; ".join(f.causes) if f.causes else "") + "."
+    if f.build_seconds is not None:
+        timing = f" It took {f.build_seconds:.1f} s to build"
+        if f.transform_seconds is not None and result.transform is not None and not result.transform.cached:
+            tool = TRANSFORM_TOOLS.get(PRECISION_INFO[f.precision].transform or "", "ModelOpt")
+            timing += f" plus {f.transform_seconds:.1f} s in {tool}"
+        if f.reference_build_seconds is not None:
+            timing += f", against {f.reference_build_seconds:.1f} s for FP32"
+        text += timing + "."
+    return text
+
+
+def attach_size_finding(
+    result: BuildResult,
+    model: LoadedModel,
+    workspace: Workspace,
+    candidates: list[BuildResult] | None = None,
+) -> None:
+    """Set (or clear) ``result.size_finding`` and its warning."""
+    result.warnings = [w for w in result.warnings if not w.startswith("Larger than FP32:")]
+    result.size_finding = None
+    if not (result.ok and PRECISION_INFO[result.precision].quantized):
+        return
+    finding = size_finding(result, summarize(model), _fp32_reference(result, workspace, candidates))
+    if finding is not None:
+        result.size_finding = finding
+        result.warnings.append(finding.message)

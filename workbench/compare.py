@@ -93,26 +93,22 @@ def reference_inputs(
     seed: int = 1,
 ) -> tuple[dict[str, np.ndarray], str]:
     """Inputs to compare on: the user's data, else random data matching the calibration
-    data's statistics, else standard normal data at the profile's opt shape. Never zeros."""
+    data's statistics, else standard normal data at the profile's opt shape. Never zeros.
+
+    Dynamic dims nobody gave take :func:`workbench.shapes.concrete_shapes`'s defaults (1),
+    a dynamic batch ``samples`` (compare on several samples at once); the second value,
+    how the inputs were made, then ends with the notice that says so."""
+    from workbench.shapes import concrete_shapes
+
     if data is not None:
         return {k: v[:samples] if v.ndim else v for k, v in data.arrays.items()}, f"user data ({data.source})"
     rng = np.random.default_rng(seed)
     feeds = {}
+    concrete, notes = concrete_shapes(summary.inputs, shapes, batch=samples)
     for info in summary.inputs:
-        given = (shapes or {}).get(info.name)
-        if given is not None:
-            shape = list(given[1])
-        elif info.shape is not None:
-            shape = [d if isinstance(d, int) and d > 0 else 1 for d in info.shape]
-        else:
+        if info.name not in concrete:
             raise WorkbenchError(f"Input {info.name!r} has no known shape: give --shapes or --inputs.")
-        if (
-            shape
-            and given is None
-            and info.shape is not None
-            and not (isinstance(info.shape[0], int) and info.shape[0] > 0)
-        ):
-            shape[0] = samples  # a dynamic batch: compare on several samples at once
+        shape = concrete[info.name]
         TENSOR_ELEMENTS.check(math.prod(shape), f"Input {info.name!r} at shape {shape} has")
         dtype = (
             np.dtype(info.dtype)
@@ -135,7 +131,7 @@ def reference_inputs(
         how = "random, matched to the calibration data's statistics"
     else:
         how = "random normal (no real data given: give --inputs or --calib for inputs like yours)"
-    return feeds, how
+    return feeds, "; ".join([how, *notes])
 
 
 # ----------------------------------------------------------------------------- running
@@ -371,7 +367,10 @@ def compare_precisions(
             calibrator=calibrator,
             profiles=[shapes] if shapes else [],
         )
-        path, _ = prepare_model(model, config, strongly_typed, workspace, calibration, cancelled)
+        path, _ = prepare_model(
+            model, config, strongly_typed, workspace, calibration, cancelled,
+            inputs=feeds, inputs_random=data is None,
+        )
         if progress:
             progress(f"{precision}: running")
         results.append(
@@ -706,6 +705,8 @@ def engine_drift(
         backend,
         workspace,
         calibration,
+        inputs=feeds,
+        inputs_random=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
         feeds_npz = f"{tmp}/feeds.npz"
