@@ -10,7 +10,16 @@ never know which one ran them.
 
 Executors register by name (:func:`register_executor`); ``local`` (today's worker pool,
 :mod:`workbench.isolation`) is the first and the default. ``TRT_WORKBENCH_EXECUTOR``
-chooses another for every caller that does not name one.
+chooses another for every caller that does not name one, and so does
+:func:`use_executor` (what ``--cluster`` sets for one process). ``ray``
+(:mod:`workbench.executors.ray_executor`) is registered when a cluster address is
+configured: ``TRT_WORKBENCH_CLUSTER`` alone is enough for every caller that does not
+name an executor.
+
+A task says where it may run with :class:`Needs` (the backend and its version, the
+target SM, whether it needs a GPU of that SM or ModelOpt); an executor that places work
+(the Ray one) refuses a task nothing can serve with :class:`PlacementRefused` before
+anything starts.
 """
 
 from __future__ import annotations
@@ -23,8 +32,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from workbench.errors import WorkbenchError
+from workbench.isolation import IsolatedTaskError
 
 EXECUTOR_ENV = "TRT_WORKBENCH_EXECUTOR"
+#: A Ray cluster address ("HOST:PORT", "ray://HOST:10001" or "auto"); ``--cluster`` wins over it.
+CLUSTER_ENV = "TRT_WORKBENCH_CLUSTER"
+
+
+class PlacementRefused(IsolatedTaskError):
+    """Nothing the executor can reach can serve the task; the message names what is missing.
+
+    Raised before the task starts. It is an :class:`IsolatedTaskError`, so a caller that
+    turns worker failures into failed results (a build matrix) reports it the same way.
+    """
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,26 @@ class Artifact:
 
     path: str
     sha256: str = ""
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Where a task may run, beyond what :func:`workbench.capabilities.requirement_for`
+    reads from its kind and arguments (an unset field is inferred from them)."""
+
+    #: "tensorrt", "tensorrt-rtx" or "auto" (any TensorRT); None: the task's ``backend`` argument.
+    backend: str | None = None
+    #: A version prefix the backend must have ("1.7", "10.13.0.35"); None: any version.
+    backend_version: str | None = None
+    #: The compute capability the work is for ("sm86"); None: the task's ``target`` argument.
+    target: str | None = None
+    #: True: it must run on a GPU of ``target`` (timing, accuracy on the engine); False:
+    #: an ahead-of-time build is fine; None: decided by the kind of task.
+    gpu: bool | None = None
+    #: It needs NVIDIA Model Optimizer (the precision transforms).
+    modelopt: bool = False
+    #: Extra Ray-style custom resources, name -> amount.
+    resources: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,6 +86,11 @@ class Task:
     timeout: float = 600.0
     #: Argument name -> the artifact it names (the argument holds the local path).
     artifacts: dict[str, Artifact] = field(default_factory=dict)
+    #: Where it may run (None: inferred from ``kind`` and the arguments).
+    needs: Needs | None = None
+    #: Arguments that name files the task writes (an engine path): a remote executor runs
+    #: the task on a private path and brings what was written there (and beside it) back.
+    outputs: tuple[str, ...] = ()
 
 
 class Executor(Protocol):
@@ -79,6 +124,8 @@ class LocalExecutor:
 
 _FACTORIES: dict[str, Callable[[], Executor]] = {}
 _INSTANCES: dict[str, Executor] = {}
+#: The process-wide choice made by use_executor() (the CLI's ``--cluster``); wins over the env.
+_DEFAULT: str | None = None
 
 
 def register_executor(name: str, factory: Callable[[], Executor]) -> None:
@@ -94,9 +141,33 @@ def executor_names() -> list[str]:
     return sorted(_FACTORIES)
 
 
+def use_executor(name: str | None) -> None:
+    """Make ``name`` the executor of every caller in this process that does not name one
+    (None: back to ``$TRT_WORKBENCH_EXECUTOR`` / ``$TRT_WORKBENCH_CLUSTER`` / local)."""
+    global _DEFAULT
+    if name is not None and name not in _FACTORIES:
+        raise WorkbenchError(f"There is no executor called {name!r} (available: {', '.join(executor_names())}).")
+    _DEFAULT = name
+
+
+def default_executor_name() -> str:
+    """The executor a caller that names none gets: use_executor()'s choice, else
+    ``$TRT_WORKBENCH_EXECUTOR``, else ``ray`` when ``$TRT_WORKBENCH_CLUSTER`` is set, else local."""
+    chosen = _DEFAULT or os.environ.get(EXECUTOR_ENV)
+    if chosen:
+        return chosen
+    if os.environ.get(CLUSTER_ENV, "").strip().lower() not in ("", "local", "none"):
+        return "ray"
+    return "local"
+
+
 def get_executor(name: str | None = None) -> Executor:
-    """The executor called ``name``, else ``$TRT_WORKBENCH_EXECUTOR``, else the local pool."""
-    chosen = name or os.environ.get(EXECUTOR_ENV) or "local"
+    """The executor called ``name``, else the default (see :func:`default_executor_name`)."""
+    chosen = name or default_executor_name()
+    if chosen == "ray" and chosen not in _FACTORIES and os.environ.get(CLUSTER_ENV):
+        from workbench.executors import register_cluster_from_env
+
+        register_cluster_from_env()
     if chosen not in _FACTORIES:
         raise WorkbenchError(f"There is no executor called {chosen!r} (available: {', '.join(executor_names())}).")
     if chosen not in _INSTANCES:
@@ -107,6 +178,18 @@ def get_executor(name: str | None = None) -> Executor:
 def run_task(task: Task, *, cancelled: Callable[[], bool] | None = None, executor: str | None = None) -> Any:
     """Run a task on the chosen executor (the one call every caller makes)."""
     return get_executor(executor).run(task, cancelled=cancelled)
+
+
+def submit_many(
+    tasks: list[Task], *, cancelled: Callable[[], bool] | None = None, executor: str | None = None
+) -> list[concurrent.futures.Future[Any]]:
+    """Start every task at once on the chosen executor (a matrix of builds across a
+    cluster); the futures come back in the order of ``tasks``."""
+    chosen = get_executor(executor)
+    many = getattr(chosen, "submit_many", None)
+    if callable(many):
+        return list(many(tasks, cancelled=cancelled))
+    return [chosen.submit(task, cancelled=cancelled) for task in tasks]
 
 
 def file_artifact(path: str | os.PathLike[str], sha256: str = "") -> Artifact:
