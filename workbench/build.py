@@ -31,7 +31,8 @@ from workbench.calibration import CalibrationData, CalibrationReport, check_cali
 from workbench.engine_layers import fallback_warning, precision_counts
 from workbench.env import EnvironmentReport, collect_environment
 from workbench.errors import WorkbenchError
-from workbench.isolation import IsolatedTaskError, TaskCancelled, run_isolated
+from workbench.executor import Needs, Task, file_artifact, run_task
+from workbench.isolation import IsolatedTaskError, TaskCancelled
 from workbench.model import LoadedModel
 from workbench.precision import (
     PRECISION_INFO,
@@ -432,22 +433,26 @@ def prepare_model(
     if on_stage:
         on_stage("transforming")
     try:
-        raw = run_isolated(
-            "workbench.precision:transform_model",
-            {
-                "model_path": str(model.path),
-                "output_path": str(output),
-                "precision": config.precision,
-                "source_hash": model.content_hash,
-                "calibration_npz": str(calib_path) if calib_path else None,
-                "calibrator": config.calibrator,
-                "nodes_to_exclude": config.keep_precision,
-                "inputs_npz": str(inputs_path) if inputs_path else None,
-                "inputs_label": label,
-            },
-            timeout=3600,
+        kwargs = {
+            "model_path": str(model.path),
+            "output_path": str(output),
+            "precision": config.precision,
+            "source_hash": model.content_hash,
+            "calibration_npz": str(calib_path) if calib_path else None,
+            "calibrator": config.calibrator,
+            "nodes_to_exclude": config.keep_precision,
+            "inputs_npz": str(inputs_path) if inputs_path else None,
+            "inputs_label": label,
+        }
+        files = {
+            k: file_artifact(v)
+            for k, v in kwargs.items()
+            if k.endswith(("_path", "_npz")) and isinstance(v, str) and v and k != "output_path"
+        }
+        raw = run_task(
+            Task("transform", "workbench.precision:transform_model", kwargs, env=_MODELOPT_ENV, timeout=3600,
+                 artifacts=files, needs=Needs(modelopt=True), outputs=("output_path",)),
             cancelled=cancelled,
-            env=_MODELOPT_ENV,
         )
     except TaskCancelled:
         raise
@@ -583,24 +588,26 @@ def _build_in(
         on_stage("building")
     started = time.perf_counter()
     try:
-        raw = run_isolated(
-            "workbench.trt_worker:build_engine",
-            {
-                "model_path": built_model,
-                "engine_path": str(engine_path),
-                "backend": backend.name,
-                "precision": config.precision,
-                "profiles": config.profiles or None,
-                "target": target,
-                "keep_precision": config.keep_precision,
-                **worker_arguments(config, workspace.root),
-                "calibration_npz": calib_npz,
-                "calibrator": config.calibrator,
-                "calibration_cache_path": str(folder / "calibration.cache") if calib_npz else None,
-            },
-            timeout=timeout,
+        kwargs = {
+            "model_path": built_model,
+            "engine_path": str(engine_path),
+            "backend": backend.name,
+            "precision": config.precision,
+            "profiles": config.profiles or None,
+            "target": target,
+            "keep_precision": config.keep_precision,
+            **worker_arguments(config, workspace.root),
+            "calibration_npz": calib_npz,
+            "calibrator": config.calibrator,
+            "calibration_cache_path": str(folder / "calibration.cache") if calib_npz else None,
+        }
+        files = {"model_path": file_artifact(built_model)}
+        if calib_npz:
+            files["calibration_npz"] = file_artifact(calib_npz)
+        raw = run_task(
+            Task("build", "workbench.trt_worker:build_engine", kwargs, env=worker_environment(backend),
+                 timeout=timeout, artifacts=files, outputs=("engine_path",)),
             cancelled=cancelled,
-            env=worker_environment(backend),
         )
     except TaskCancelled:
         raise
