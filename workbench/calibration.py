@@ -64,6 +64,8 @@ class CalibrationData:
     source: str
     synthetic: bool = False
     preprocessing: Preprocessing | None = None
+    #: What was assumed in making the data (synthetic data's defaulted dynamic dims).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def samples(self) -> int:
@@ -247,19 +249,21 @@ def synthetic_calibration(
     samples: int = 32,
     seed: int = 0,
 ) -> CalibrationData:
-    """Random normal data shaped like the inputs: it calibrates, but its scales mean nothing."""
+    """Random normal data shaped like the inputs: it calibrates, but its scales mean nothing.
+
+    Shapes come from ``shapes`` (opt) or :func:`workbench.shapes.concrete_shapes` (dynamic
+    dims 1, axis 0 the ``samples``); ``notes`` says which dims were defaulted."""
+    from workbench.shapes import concrete_shapes
+
     rng = np.random.default_rng(seed)
     arrays = {}
+    concrete, notes = concrete_shapes(inputs, shapes, batch=samples)
     for info in inputs:
-        given = (shapes or {}).get(info.name)
-        if given is not None:
-            shape = list(given[1])
-        elif info.shape is None:
+        if info.name not in concrete:
             raise CalibrationError(
                 f"Input {info.name!r} has no known shape: give --shapes to make synthetic data."
             )
-        else:
-            shape = [d if isinstance(d, int) and d > 0 else 1 for d in info.shape]
+        shape = list(concrete[info.name])
         dtype = np.dtype(info.dtype if info.dtype in ("float32", "float16", "int32", "int64") else "float32")
         if not shape:
             # A 0-d input is a setting (a sample rate, a threshold), the same for every
@@ -278,7 +282,7 @@ def synthetic_calibration(
             if dtype.kind == "f"
             else rng.integers(0, 4, size=shape).astype(dtype)
         )
-    return CalibrationData(arrays=arrays, source="synthetic", synthetic=True)
+    return CalibrationData(arrays=arrays, source="synthetic", synthetic=True, notes=notes)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -301,6 +305,7 @@ def check_calibration(
                 "meaningless and the INT8/FP8 accuracy will not reflect your model; use real samples.",
             )
         )
+    items.extend(CheckItem("info", None, note) for note in data.notes)
     expected = {i.name: i for i in summary.inputs}
     for name in sorted(set(expected) - set(data.arrays)):
         items.append(

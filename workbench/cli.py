@@ -56,12 +56,67 @@ def cmd_env(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _diagnose_options(args: argparse.Namespace) -> tuple[Any, Any]:
-    from workbench.fixes import FixOptions
-    from workbench.fixing import DiagnoseOptions, parse_input_values
+def _observed_suggestion(args: argparse.Namespace) -> tuple[list[Any], Any] | None:
+    """The observed request shapes of --observed-shapes and the profiles suggested from them."""
+    path = getattr(args, "observed_shapes", None)
+    if not path:
+        return None
+    if getattr(args, "observed_cache", None) is None:  # read once per command
+        from workbench.shapes import load_observed_shapes, suggest_profiles
+
+        observed = load_observed_shapes(path)
+        args.observed_cache = (observed, suggest_profiles(observed))
+    result: tuple[list[Any], Any] = args.observed_cache
+    return result
+
+
+def _check_shapes(args: argparse.Namespace) -> Any:
+    """--shapes, else (with --observed-shapes) one profile covering every observed shape."""
     from workbench.shapes import parse_shape_specs
 
     shapes = parse_shape_specs(args.shapes)
+    observed = _observed_suggestion(args)
+    if not shapes and observed is not None:
+        return dict(observed[1].covering)
+    return shapes
+
+
+def _note_defaulted_dims(diagnosis: Any, model: Any) -> None:
+    """Put the defaulted-dims notice of the build check's profile into ``profile["notes"]``:
+    the same sentence compare and profile give (:func:`workbench.shapes.concrete_shapes`)."""
+    profile = diagnosis.profile
+    if not profile or not profile.get("assumed"):
+        return
+    from workbench.shapes import concrete_shapes
+    from workbench.summary import summarize
+
+    assumed = set(profile["assumed"])
+    _, notes = concrete_shapes([t for t in summarize(model).inputs if t.name in assumed])
+    profile["notes"] = notes
+
+
+def _suggestion_payload(suggestion: Any, used: bool, note: str) -> dict[str, Any]:
+    """The suggestion as the commands' JSON gives it: the record, its flags, whether it was used and how."""
+    payload: dict[str, Any] = suggestion.to_dict()
+    payload["flags"] = suggestion.flags()
+    payload["used"] = used
+    payload["note"] = note
+    return payload
+
+
+def _print_suggestion(payload: dict[str, Any]) -> None:
+    print("Profiles suggested from the observed shapes:")
+    for reason in payload["reasons"]:
+        print(f"  {reason}")
+    print(f"  as flags: {' '.join(payload['flags'])}")
+    print(f"  {payload['note']}")
+
+
+def _diagnose_options(args: argparse.Namespace) -> tuple[Any, Any]:
+    from workbench.fixes import FixOptions
+    from workbench.fixing import DiagnoseOptions, parse_input_values
+
+    shapes = _check_shapes(args)
     values = parse_input_values(getattr(args, "input_value", None))
     fix_options = FixOptions(
         shapes=shapes,
@@ -100,7 +155,6 @@ def _start_parse_first(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
     from workbench.parse_job import start_parse_job
-    from workbench.shapes import parse_shape_specs
 
     path = Path(args.model)
     if path.suffix.lower() == ".zip" or not path.is_file():
@@ -110,7 +164,7 @@ def _start_parse_first(args: argparse.Namespace) -> Any:
         backend=args.backend,
         build_check=args.build_check,
         target=args.target,
-        shapes=parse_shape_specs(args.shapes) or None,
+        shapes=_check_shapes(args) or None,
         timeout=args.timeout,
         fork=True,
     )
@@ -123,7 +177,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     diag_options, fix_options = _diagnose_options(args)
     with _quiet_stdout(args.json):
         # TensorRT parses in a forked child while this process loads and checks the model.
-        _, diagnosis = diagnose_file(
+        model, diagnosis = diagnose_file(
             args.model,
             backend=diag_options.backend,
             build_check=diag_options.build_check,
@@ -138,6 +192,25 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             hash_content=bool(args.json or args.output),
             cache=diag_options.cache,
         )
+    suggestion = None
+    observed = _observed_suggestion(args)
+    if observed is not None:
+        from workbench.shapes import check_observed_against, format_shape_spec
+        from workbench.summary import summarize
+
+        check_observed_against(summarize(model).inputs, observed[0])
+        covering = " ".join(format_shape_spec(n, t) for n, t in observed[1].covering.items())
+        if args.shapes:
+            note = "--shapes given: the build check used them, not the shapes observed."
+        elif args.build_check:
+            note = (
+                f"No --shapes given: the build check used one profile covering every observed shape ({covering}); "
+                "`build --observed-shapes` builds the suggested profiles."
+            )
+        else:
+            note = "No build check asked for (--build-check); `build --observed-shapes` builds the suggested profiles."
+        suggestion = _suggestion_payload(observed[1], bool(args.build_check and not args.shapes), note)
+    _note_defaulted_dims(diagnosis, model)
     if args.output:
         from pathlib import Path
 
@@ -145,9 +218,14 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
         Workspace(Path(args.output)).save_result("diagnoses", diagnosis, label=Path(args.model).name)
     if args.json:
-        _print_json(diagnosis.to_dict())
+        payload = diagnosis.to_dict()
+        if suggestion is not None:
+            payload["profile_suggestion"] = suggestion
+        _print_json(payload)
     else:
         print(format_diagnosis(diagnosis))
+        if suggestion is not None:
+            _print_suggestion(suggestion)
     return EXIT_OK if diagnosis.ok else EXIT_FAILED
 
 
@@ -204,6 +282,8 @@ def cmd_fix(args: argparse.Namespace) -> int:
 
             Workspace(Path(args.workspace)).save_result("fix_sessions", session, label=Path(args.model).name)
     final = session.current_diagnosis
+    _note_defaulted_dims(session.original_diagnosis, model)
+    _note_defaulted_dims(final, load_model(session.current_path) if session.steps else model)
     payload = {
         "applied": session.applied,
         "before": session.original_diagnosis.to_dict(),
@@ -274,11 +354,26 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     precisions = parse_precisions(args.precision)
     profiles = _profiles(args)
+    observed = _observed_suggestion(args)
     workspace = Workspace(Path(args.output)) if args.output else Workspace.default()
+    suggestion = None
     with _quiet_stdout(args.json):
         model = load_model(args.model, workspace=workspace)
         summary = summarize(model)
         _check_names(args, model, summary)
+        if observed is not None:
+            from workbench.shapes import check_observed_against
+
+            check_observed_against(summary.inputs, observed[0])
+            suggestion = _suggestion_payload(
+                observed[1],
+                not profiles,
+                "No --shapes given: built with the suggested profiles."
+                if not profiles
+                else "--shapes given: built with them, not with the suggested profiles.",
+            )
+            if not profiles:
+                profiles = [dict(p) for p in observed[1].profiles]
         calibration = _load_calibration(args, summary, profiles)
         options = values_from_args(args)
         configs = [
@@ -313,8 +408,13 @@ def cmd_build(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if args.json:
-        _print_json({"builds": [r.to_dict() for r in results]})
+        payload: dict[str, Any] = {"builds": [r.to_dict() for r in results]}
+        if suggestion is not None:
+            payload["profile_suggestion"] = suggestion
+        _print_json(payload)
     else:
+        if suggestion is not None:
+            _print_suggestion(suggestion)
         for r in results:
             if r.ok:
                 counts = ", ".join(f"{k} {v}" for k, v in sorted(r.precision_counts.items()))
@@ -711,6 +811,8 @@ def format_diagnosis(diagnosis: Any, title: str = "Diagnosis") -> str:
         lines.append(f"  {finding.severity}: {finding.message}")
         if finding.fixes:
             lines.append(f"      fixes: {', '.join(finding.fixes)}")
+    for note in (diagnosis.profile or {}).get("notes") or []:
+        lines.append(f"  note: {note}")
     return "\n".join(lines)
 
 
@@ -858,12 +960,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--json", action="store_true", help="print JSON")
 
+    observed_help = (
+        "request shapes seen in serving, one per line (image:1x3x640x960) or a JSON list of such "
+        "strings or {name: dims} objects: suggests how many profiles and their min/opt/max, used when "
+        "no --shapes are given"
+    )
     p = sub.add_parser(
         "diagnose", help="why TensorRT's ONNX parser (or builder) rejects a model, node by node, with fixes"
     )
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument("-o", "--output", help="workspace folder to keep the diagnosis in (for a report)")
     add_check_args(p)
+    p.add_argument("--observed-shapes", metavar="FILE", help=observed_help)
     p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser("fix", help="apply graph-surgeon fixes until TensorRT accepts the model")
@@ -924,6 +1032,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="'NAME:MIN,OPT,MAX;...'",
         help="another optimization profile in the same engine",
     )
+    p.add_argument("--observed-shapes", metavar="FILE", help=observed_help)
     p.add_argument(
         "--target", help="compute capability for TensorRT-RTX, e.g. sm89 (default: the GPU's, else sm89)"
     )

@@ -14,12 +14,11 @@ import onnx
 
 from workbench.limits import TENSOR_ELEMENTS
 from workbench.serialize import JsonRecord
-from workbench.shapes import ShapeProfile
+from workbench.shapes import ShapeProfile, concrete_shapes
 
 #: Default tolerance: |candidate - reference| <= ATOL + RTOL * |reference|, elementwise.
 ATOL = 1e-5
 RTOL = 1e-5
-_BATCH_NAMES = {"batch", "batch_size", "n", "b", "bs", "N"}
 ORT_TYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
@@ -64,22 +63,6 @@ def _session(model: onnx.ModelProto | str) -> Any:
         return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def _concrete(shape: list[Any], given: list[int] | None, default_dim: int) -> list[int] | None:
-    if given is not None:
-        return list(given)
-    if shape is None:
-        return None
-    dims = []
-    for axis, d in enumerate(shape):
-        if isinstance(d, int) and d >= 0:
-            dims.append(d)
-        elif axis == 0 or (isinstance(d, str) and d in _BATCH_NAMES):
-            dims.append(1)
-        else:
-            dims.append(default_dim)
-    return dims
-
-
 def random_value(shape: list[int], dtype: Any, rng: np.random.Generator) -> np.ndarray:
     """Inputs that exercise the model: normal floats, small non-negative ints, full-range uint8."""
     TENSOR_ELEMENTS.check(math.prod(shape), f"An input of shape {list(shape)} has")
@@ -105,10 +88,12 @@ def compare_models(
 ) -> MeaningCheck:
     """Run both models on the same random inputs; ``passed`` when every output matches.
 
-    Dynamic dims take the opt shape from ``shapes``, else 1 for a batch axis and 8 for the
-    others (falling back to 1 when the reference refuses 8). An input the candidate turned
-    into a constant is fed to the reference with that constant's value (from the candidate's
-    initializer, or from ``input_values`` once later fixes folded it away).
+    Dynamic dims take the opt shape from ``shapes``, else (through
+    :func:`workbench.shapes.concrete_shapes`) 1 for a batch axis and 8 for the others, so a
+    fix that broke a dim shows (falling back to 1 when the reference refuses 8). An input
+    the candidate turned into a constant is fed to the reference with that constant's value
+    (from the candidate's initializer, or from ``input_values`` once later fixes folded it
+    away).
     """
     try:
         ref = _session(reference)
@@ -131,12 +116,13 @@ def compare_models(
     last_error: Exception | None = None
     for default_dim in (8, 1):
         rng = np.random.default_rng(seed)
+        # The candidate's own shapes first (a fix may have fixed a dim), else the reference's.
+        cand_shapes, _ = concrete_shapes(cand.get_inputs(), shapes, default=default_dim, batch=1)
+        ref_shapes, _ = concrete_shapes(ref.get_inputs(), shapes, default=default_dim, batch=1)
         ref_feeds: dict[str, np.ndarray] = {}
         cand_feeds: dict[str, np.ndarray] = {}
         used_shapes: dict[str, list[int]] = {}
         for inp in ref.get_inputs():
-            given = (shapes or {}).get(inp.name)
-            opt = given[1] if given else None
             if inp.name not in cand_inputs:
                 if input_values and inp.name in input_values:
                     ref_feeds[inp.name] = np.asarray(input_values[inp.name]).astype(
@@ -154,7 +140,7 @@ def compare_models(
                     checked=True, passed=False, reason=f"The fixed model lost input {inp.name!r}."
                 )
             cand_inp = cand_inputs[inp.name]
-            shape = _concrete(cand_inp.shape, opt, default_dim) or _concrete(inp.shape, opt, default_dim)
+            shape = cand_shapes.get(inp.name, ref_shapes.get(inp.name))
             if shape is None:
                 return MeaningCheck(
                     checked=False,

@@ -124,27 +124,21 @@ def _feeds_for(
     session: Any, shapes: dict[str, list[int]] | None, seed: int = 0
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Random feeds for a session's inputs; dynamic dims nobody gave become 1 (as the
-    build check does), and the second value says which ones."""
-    from workbench.equivalence import ORT_TYPES, _concrete, random_value
+    build check does, through :func:`workbench.shapes.concrete_shapes`), and the second
+    value is the notice that says which ones."""
+    from workbench.equivalence import ORT_TYPES, random_value
+    from workbench.shapes import concrete_shapes
 
     rng = np.random.default_rng(seed)
     feeds: dict[str, np.ndarray] = {}
-    defaulted: list[str] = []
+    concrete, notes = concrete_shapes(session.get_inputs(), shapes)
     for inp in session.get_inputs():
-        given = (shapes or {}).get(inp.name)
-        shape = _concrete(inp.shape, given, 1)
-        if shape is None:
+        if inp.name not in concrete:
             raise WorkbenchError(
                 f"Input {inp.name!r} declares no shape: give it, e.g. --shapes {inp.name}:1x3x224x224."
             )
-        if given is None:
-            defaulted += [
-                f"{inp.name}[{axis}]={d if isinstance(d, str) and d else '?'}"
-                for axis, d in enumerate(inp.shape)
-                if not (isinstance(d, int) and d >= 0)
-            ]
-        feeds[inp.name] = random_value(shape, ORT_TYPES.get(inp.type, np.float32), rng)
-    return feeds, defaulted
+        feeds[inp.name] = random_value(concrete[inp.name], ORT_TYPES.get(inp.type, np.float32), rng)
+    return feeds, notes
 
 
 def profile_onnxruntime(
@@ -215,6 +209,7 @@ def profile_onnxruntime(
         defaulted: list[str] = []
         if feeds is None:
             feeds, defaulted = _feeds_for(session, shapes)
+        notes += defaulted
         for _ in range(warmup + profiled_iterations):
             session.run(None, feeds)
         trace_path = session.end_profiling()  # the profiler stops here: the timed runs below are not profiled
@@ -266,10 +261,6 @@ def profile_onnxruntime(
     low, high = ROWS_EXPLAIN_LATENCY
     row_basis = "latency" if low <= latency_ratio <= high else "shares"
 
-    if defaulted:
-        notes.append(
-            f"dynamic dims defaulted to 1: {', '.join(defaulted)}; give the shapes you serve with --shapes NAME:DIMS."
-        )
     if optimization != "all":
         notes.append(
             f"optimization={optimization!r}: the session ran with ONNX Runtime's {optimization} graph optimisations "

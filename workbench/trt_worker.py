@@ -150,15 +150,18 @@ def add_profile(
     given = shapes or {}
     if not dynamic and not given:
         return None
+    from workbench.shapes import InputShape, concrete_shapes
+
+    defaults, _ = concrete_shapes([InputShape(i["name"], i["shape"]) for i in dynamic])
     profile = builder.create_optimization_profile()
     used: dict[str, Any] = {}
     assumed = []
     for inp in inputs:
         triple = given.get(inp["name"])
         if triple is None:
-            if not any(d < 0 for d in inp["shape"]):
+            if inp["name"] not in defaults:
                 continue
-            static = [d if d >= 0 else 1 for d in inp["shape"]]
+            static = defaults[inp["name"]]
             triple = [static, static, static]
             assumed.append(inp["name"])
         if inp["is_shape_tensor"]:
@@ -555,12 +558,19 @@ def profile_engine(
         def report_layer_time(self, layer_name: str, ms: float) -> None:
             self.times[layer_name].append(ms)
 
-    notes = []
+    from workbench.shapes import InputShape, concrete_shapes
+
+    notes: list[str] = []
     with TrtRunner(engine) as runner:
         feeds = {}
         rng = np.random.default_rng(0)
-        for name, meta in runner.get_input_metadata().items():
-            shape = (shapes or {}).get(name) or [d if isinstance(d, int) and d > 0 else 1 for d in meta.shape]
+        metadata = runner.get_input_metadata()
+        concrete, defaulted = concrete_shapes(
+            [InputShape(name, list(meta.shape)) for name, meta in metadata.items()], shapes
+        )
+        notes += defaulted
+        for name, meta in metadata.items():
+            shape = concrete[name]
             dtype = np.dtype(meta.dtype.numpy() if hasattr(meta.dtype, "numpy") else meta.dtype)
             feeds[name] = (
                 rng.normal(size=shape).astype(dtype)

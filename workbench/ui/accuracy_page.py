@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from workbench.calibration import synthetic_calibration
 from workbench.compare import compare_precisions, drift_jumps, engine_layer_for, keep_precision_search
 from workbench.plots import comparison_rows, drift_depth_figure, output_error_figure
 from workbench.precision import PRECISION_INFO, lower_precisions
+from workbench.shapes import ShapeProfile
 from workbench.ui.background import run_cancellable
-from workbench.ui.state import Session, session
+from workbench.ui.state import Session, session, shape_inputs
+
+#: Samples compared at once: a dynamic batch runs at this size (compare_precisions' default).
+SAMPLES = 4
 
 
-def _opt_shapes(summary: Any) -> dict[str, list[list[int]]] | None:
-    """Shapes for a dynamic model: every dynamic dim 1 (the page has no profile editor)."""
-    if not summary.dynamic_dims:
-        return None
-    return {
-        t.name: [[1 if not isinstance(d, int) or d < 1 else d for d in (t.shape or [])]] * 3
-        for t in summary.inputs
-    }
-
-
-def _calibration(sess: Session):
+def _calibration(sess: Session, shapes: ShapeProfile | None):
     if sess.calibration is not None and sess.calibration_report is not None and sess.calibration_report.ok:
         st.caption(
             f"Calibration data: {sess.calibration.source} ({sess.calibration.samples} samples), from the Build page."
@@ -34,7 +26,6 @@ def _calibration(sess: Session):
         "No calibration data from the Build page: INT8/FP8 use synthetic data here, so their accuracy says little."
     )
     assert sess.summary is not None
-    shapes = _opt_shapes(sess.summary)
     return synthetic_calibration(sess.summary.inputs, shapes)
 
 
@@ -98,7 +89,7 @@ def _results(sess: Session) -> None:
                 )
 
 
-def _keep_precision(sess: Session, tolerances: dict[str, float]) -> None:
+def _keep_precision(sess: Session, tolerances: dict[str, float], shapes: ShapeProfile | None) -> None:
     st.subheader("Which layers to keep in higher precision")
     st.caption(
         "Ranks the quantized nodes by the drift they add, then re-quantizes (ModelOpt) and re-runs (ONNX Runtime) with more of them kept high until the tolerances are met."
@@ -106,12 +97,13 @@ def _keep_precision(sess: Session, tolerances: dict[str, float]) -> None:
     if st.button("Search", key="acc_keep_run", disabled=not tolerances):
         assert sess.model is not None
         model = sess.model
-        calibration = _calibration(sess)
+        calibration = _calibration(sess, shapes)
         found = run_cancellable(
             "Re-quantizing and re-running",
             lambda cancelled: keep_precision_search(
                 model,
                 calibration=calibration,
+                shapes=shapes,
                 tolerances=tolerances,
                 workspace=sess.workspace,
                 cancelled=cancelled,
@@ -160,10 +152,15 @@ def render() -> None:
         key="acc_precisions",
     )
     layerwise = st.checkbox("Layer by layer (every tensor)", value=True, key="acc_layerwise")
+    given = shape_inputs(sess, "acc", batch=SAMPLES)
+    if given is None:
+        return
+    shapes = given or None
     tolerances = _tolerances()
     if st.button("Compare", type="primary", key="acc_run", disabled=not precisions):
-        calibration = _calibration(sess) if any(PRECISION_INFO[p].calibrated for p in precisions) else None
-        shapes = _opt_shapes(sess.summary)
+        calibration = (
+            _calibration(sess, shapes) if any(PRECISION_INFO[p].calibrated for p in precisions) else None
+        )
         model = sess.model
         result = run_cancellable(
             "Transforming (ModelOpt) and running every precision in ONNX Runtime",
@@ -175,6 +172,7 @@ def render() -> None:
                 shapes=shapes,
                 layerwise=layerwise,
                 tolerances=tolerances,
+                samples=SAMPLES,
                 cancelled=cancelled,
             ),
             key="acc",
@@ -182,7 +180,7 @@ def render() -> None:
         if result is not None:
             sess.comparison = result
     _results(sess)
-    _keep_precision(sess, tolerances)
+    _keep_precision(sess, tolerances, shapes)
 
 
 if __name__ == "__main__":  # run by st.navigation as a page

@@ -14,44 +14,147 @@ from workbench.build import BuildConfig, BuildProgress, BuildResult, build_matri
 from workbench.calibration import CalibrationData, check_calibration, load_calibration, synthetic_calibration
 from workbench.errors import WorkbenchError
 from workbench.precision import PRECISION_INFO, refusal
-from workbench.shapes import ShapeProfile, format_shape_spec
+from workbench.shapes import (
+    ShapeProfile,
+    check_observed_against,
+    concrete_shapes,
+    format_shape_spec,
+    parse_observed_shapes,
+    suggest_profiles,
+)
 from workbench.summary import ModelSummary
 from workbench.ui.cache import environment
-from workbench.ui.state import Session, session
+from workbench.ui.state import UI_ADVICE, Session, session
 
 TARGETS = ["sm75", "sm80", "sm86", "sm89", "sm120"]
 
 
-def _default_rows(summary: ModelSummary) -> list[dict[str, str]]:
-    rows = []
-    for t in summary.inputs:
-        if t.shape is None:
-            rows.append({"input": t.name, "min": "", "opt": "", "max": ""})
-            continue
-        lo = "x".join(str(d) if isinstance(d, int) and d > 0 else "1" for d in t.shape)
-        opt = "x".join(
-            str(d) if isinstance(d, int) and d > 0 else ("8" if i == 0 else "64")
-            for i, d in enumerate(t.shape)
-        )
-        hi = "x".join(
-            str(d) if isinstance(d, int) and d > 0 else ("32" if i == 0 else "256")
-            for i, d in enumerate(t.shape)
-        )
-        rows.append({"input": t.name, "min": lo, "opt": opt, "max": hi})
+def _rows(sess: Session, summary: ModelSummary) -> list[dict[str, Any]]:
+    """The session's profiles as table rows (one per profile and input); inputs without
+    shapes get the default every command uses (dynamic dims 1)."""
+    from workbench.ui.state import shape_text
+
+    defaults, _ = concrete_shapes(summary.inputs)
+    rows: list[dict[str, Any]] = []
+    for index, profile in enumerate(sess.shape_profiles or [{}]):
+        for t in summary.inputs:
+            triple = profile.get(t.name)
+            if triple is None and t.name in defaults:
+                triple = [defaults[t.name]] * 3
+            texts = shape_text(triple).split(",") if triple else [""]
+            lo, opt, hi = (texts * 3)[:3] if len(texts) == 1 else texts
+            rows.append({"profile": index, "input": t.name, "min": lo, "opt": opt, "max": hi})
     return rows
 
 
-def _profile_from_rows(rows: list[dict[str, Any]]) -> ShapeProfile:
+def _profiles_from_rows(rows: list[dict[str, Any]]) -> list[ShapeProfile]:
     from workbench.shapes import parse_shape_spec
 
-    profile: ShapeProfile = {}
+    profiles: dict[int, ShapeProfile] = {}
     for row in rows:
         if not row.get("input") or not row.get("min"):
             continue
+        index = row.get("profile")
+        index = 0 if index is None or index != index else int(index)  # NaN: a row just added
         spec = f"{row['input']}:{row['min']},{row.get('opt') or row['min']},{row.get('max') or row['min']}"
         name, triple = parse_shape_spec(spec)
+        profile = profiles.setdefault(index, {})
+        if name in profile:
+            raise WorkbenchError(f"Profile {index} gives input {name!r} twice.")
         profile[name] = triple
-    return profile
+    return [profiles[i] for i in sorted(profiles)]
+
+
+def _profile_editor(sess: Session, summary: ModelSummary) -> list[ShapeProfile] | None:
+    """The optimization profiles: the session's serving shapes, editable, one row per
+    profile and input; edits go back to the session. None after showing an error."""
+    st.subheader("Optimization profiles")
+    base = _rows(sess, summary)
+    # The key changes with the session's shapes, so the table restarts from them when
+    # another page (or a suggestion) changed them.
+    rows = st.data_editor(
+        base,
+        hide_index=True,
+        num_rows="dynamic",
+        key=f"build_profile_{sess.shapes_version}",
+        width="stretch",
+        column_config={
+            "profile": st.column_config.NumberColumn(
+                "profile", min_value=0, step=1, help="rows with the same number form one optimization profile"
+            ),
+        },
+    )
+    records = rows if isinstance(rows, list) else rows.to_dict("records")
+    try:
+        profiles = _profiles_from_rows(records)
+        if profiles != _profiles_from_rows(base):
+            # Typed here: the serving shapes of every page. Rerun at once, so the next edit
+            # goes to the table keyed by the new version (an edit to this one would be lost).
+            sess.set_shape_profiles(profiles)
+            st.rerun()
+    except WorkbenchError as exc:
+        st.error(exc.message)
+        return None
+    given = sess.shape_profiles[0] if sess.shape_profiles else {}
+    _, notes = concrete_shapes(summary.inputs, given, advice=UI_ADVICE)
+    for note in notes:
+        st.caption(note)
+    _suggestion(sess, summary)
+    return profiles
+
+
+def _suggestion(sess: Session, summary: ModelSummary) -> None:
+    """Profiles suggested from observed request shapes (an upload or pasted lines)."""
+    with st.expander(
+        "Suggest profiles from the request shapes you observe", expanded=bool(sess.profile_suggestion)
+    ):
+        upload = st.file_uploader(
+            "Observed shapes (.txt: one request per line, image:1x3x640x960; or .json)",
+            type=["txt", "json", "log", "csv"],
+            key="build_observed_upload",
+        )
+        pasted = st.text_area(
+            "…or paste them", placeholder="image:1x3x640x960\nimage:1x3x736x1280", key="build_observed_text"
+        )
+        if st.button("Suggest profiles", key="build_suggest"):
+            try:
+                if upload is None and not pasted.strip():
+                    raise WorkbenchError("Upload or paste the observed shapes first, one request per line.")
+                if upload is not None:
+                    try:
+                        text = upload.getvalue().decode("utf-8-sig")
+                    except UnicodeDecodeError:
+                        raise WorkbenchError(f"{upload.name} is not a text file of shapes.") from None
+                    observed = parse_observed_shapes(text, upload.name)
+                else:
+                    observed = parse_observed_shapes(pasted, "the pasted shapes")
+                check_observed_against(summary.inputs, observed, "The observed shapes")
+                sess.observed_shapes = observed
+                sess.profile_suggestion = suggest_profiles(observed)
+            except WorkbenchError as exc:
+                st.error(exc.message)
+        suggestion = sess.profile_suggestion
+        if suggestion is None:
+            return
+        st.markdown(suggestion.reasons[0])
+        for reason in suggestion.reasons[1:]:
+            st.caption(reason)
+        st.dataframe(
+            [
+                {"profile": i, "share of requests": f"{share:.0%}", "shapes": format_shape_spec(name, triple)}
+                for i, (profile, share) in enumerate(zip(suggestion.profiles, suggestion.shares))
+                for name, triple in profile.items()
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        if st.button(
+            f"Use these {len(suggestion.profiles)} profile(s)",
+            key="build_use_suggestion",
+            disabled=suggestion.profiles == sess.shape_profiles,
+        ):
+            sess.set_shape_profiles(suggestion.profiles)
+            st.rerun()
 
 
 def _calibration(
@@ -229,28 +332,28 @@ def render() -> None:
         reason = refusal(p, target)
         if reason:
             st.warning(reason)
-    profile: ShapeProfile = {}
+    profiles: list[ShapeProfile] = []
     if summary.dynamic_dims:
-        st.subheader("Optimization profile")
-        rows = st.data_editor(_default_rows(summary), hide_index=True, key="build_profile", width="stretch")
-        try:
-            profile = _profile_from_rows(rows if isinstance(rows, list) else rows.to_dict("records"))
-        except WorkbenchError as exc:
-            st.error(exc.message)
+        edited = _profile_editor(sess, summary)
+        if edited is None:
             return
+        profiles = edited
+    profile = profiles[0] if profiles else {}
     keep = st.multiselect(
         "Keep in FP32 (mixed precision)",
         [n.name for n in sess.model.proto.graph.node if n.name],
         key="build_keep",
     )
-    calibration = _calibration(sess, summary, profile, needed=any(PRECISION_INFO[p].calibrated for p in precisions))
+    calibration = _calibration(
+        sess, summary, profile, needed=any(PRECISION_INFO[p].calibrated for p in precisions)
+    )
     options = _build_options()
     if st.button("Build", type="primary", disabled=not precisions, key="build_run"):
         configs = [
             BuildConfig.with_options(
                 options,
                 precision=p,
-                profiles=[profile] if profile else [],
+                profiles=profiles,
                 target=target,
                 keep_precision=list(keep),
                 calibrator=calibrator,
@@ -280,11 +383,15 @@ def _build_options() -> dict[str, Any]:
                         continue
                     low, high = option.minimum, option.maximum
                     if (low is not None and value < low) or (high is not None and value > high):
-                        st.error(f"{option.label} must be between {low} and {high if high is not None else '∞'}.")
+                        st.error(
+                            f"{option.label} must be between {low} and {high if high is not None else '∞'}."
+                        )
                         continue
                     values[option.name] = value
             elif option.kind in ("bool", "disable"):
-                values[option.name] = st.checkbox(option.label, value=bool(option.default), key=key, help=option.help)
+                values[option.name] = st.checkbox(
+                    option.label, value=bool(option.default), key=key, help=option.help
+                )
             elif option.kind == "choice":
                 picked = st.selectbox(option.label, ["default", *option.choices], key=key, help=option.help)
                 values[option.name] = None if picked == "default" else picked

@@ -20,9 +20,9 @@ from workbench.fixing import (
     start_session,
 )
 from workbench.samples import list_samples
-from workbench.shapes import format_shape_spec, parse_shape_specs
+from workbench.shapes import concrete_shapes, format_shape_spec, parse_shape_specs
 from workbench.ui.cache import environment
-from workbench.ui.state import Session, session
+from workbench.ui.state import UI_ADVICE, Session, session
 
 TARGETS = ["sm75", "sm80", "sm86", "sm89", "sm120"]
 #: Words, not emoji: emoji fonts are missing on many servers (and in headless browsers).
@@ -37,6 +37,13 @@ def _sample_shapes(sess: Session) -> str:
         if sample.path.resolve() == sess.model.path:
             return "\n".join(sample.shapes)
     return ""
+
+
+def _shapes_text(sess: Session) -> str:
+    """The serving shapes (shared with Build, Accuracy and Timing), else the sample's."""
+    if sess.serving_shapes:
+        return "\n".join(format_shape_spec(k, v) for k, v in sess.serving_shapes.items())
+    return _sample_shapes(sess)
 
 
 def _controls(sess: Session) -> tuple[DiagnoseOptions, FixOptions] | None:
@@ -57,10 +64,12 @@ def _controls(sess: Session) -> tuple[DiagnoseOptions, FixOptions] | None:
         )
         target = cols[2].selectbox("Target (TensorRT-RTX)", TARGETS, index=TARGETS.index("sm89"))
         left, right = st.columns(2)
+        if "diagnose_shapes" not in st.session_state:  # shown again: start from the session's shapes
+            st.session_state["diagnose_shapes"] = _shapes_text(sess)
         shapes_text = left.text_area(
-            "Shapes (one input per line, trtexec syntax)",
-            value=_sample_shapes(sess),
+            "Shapes you serve (one input per line, trtexec syntax)",
             placeholder="input:1x3x224x224   or   input:1x3x224x224,8x3x224x224,32x3x224x224",
+            help="The same serving shapes as on the Build, Accuracy and Timing pages.",
             key="diagnose_shapes",
         )
         values_text = right.text_area(
@@ -77,6 +86,13 @@ def _controls(sess: Session) -> tuple[DiagnoseOptions, FixOptions] | None:
     except WorkbenchError as exc:
         sess.fix_error = exc.message
         return None
+    if sess.summary is not None:
+        names = [t.name for t in sess.summary.inputs]
+        unknown = [n for n in shapes if n not in names]
+        if unknown:
+            sess.fix_error = f"Shapes name {unknown[0]!r}, which is not an input of the model (inputs: {', '.join(names)})."
+            return None
+    sess.set_serving_shapes(shapes)
     return (
         DiagnoseOptions(
             backend=backend,
@@ -115,6 +131,24 @@ def _apply(sess: Session, fix_id: str, issue: Any = None) -> None:
         sess.fix_error = None
     else:
         sess.fix_error = result.reason
+
+
+def _defaulted_notice(sess: Session, fs: FixSession) -> None:
+    """The dims the build check set to 1, in the words compare and profile use."""
+    profile = fs.current_diagnosis.profile or {}
+    assumed = set(profile.get("assumed") or [])
+    if not assumed or sess.summary is None:
+        return
+    summary = sess.summary
+    if fs.steps:  # the fixed model's dims (a fix may have renamed them)
+        from workbench.ui.cache import load_path, summary_for
+
+        stat = Path(fs.current_path).stat()
+        fixed = load_path(fs.current_path, stat.st_mtime_ns, stat.st_size)
+        summary = summary_for(fixed.content_hash, fixed)
+    _, notes = concrete_shapes([t for t in summary.inputs if t.name in assumed], advice=UI_ADVICE)
+    for note in notes:
+        st.caption(f"Build check: {note}")
 
 
 def _status_line(fs: FixSession) -> None:
@@ -307,6 +341,7 @@ def render() -> None:
         st.caption(
             "Shapes: " + ", ".join(format_shape_spec(k, v) for k, v in fs.diagnose_options.shapes.items())
         )
+    _defaulted_notice(sess, fs)
     _status_line(fs)
     _errors(sess, fs)
     _findings(sess, fs)

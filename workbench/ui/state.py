@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from workbench.errors import WorkbenchError
 from workbench.model import LoadedModel
+from workbench.shapes import ShapeProfile, concrete_shapes, format_shape_spec, parse_shape_spec
 from workbench.summary import ModelSummary
 from workbench.workspace import Workspace
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from workbench.calibration import CalibrationData, CalibrationReport
     from workbench.compare import Comparison, KeepPrecisionResult
     from workbench.fixing import FixSession
+    from workbench.shapes import ProfileSuggestion
     from workbench.timing import Profile
 
 _KEY = "trt_workbench_session"
@@ -55,6 +58,32 @@ class Session:
     profiles: dict[str, Profile] = field(default_factory=dict)
     #: The last report made: (report.html, report.json).
     report_files: tuple[str, str] | None = None
+    #: The shapes the user serves, as optimization profiles (input -> [min, opt, max]), the
+    #: first profile first: one source for every page that needs shapes. Diagnose, Build,
+    #: Accuracy and Timing prefill their shape controls from it and write edits back;
+    #: Accuracy and Timing run at the first profile's opt shapes.
+    shape_profiles: list[ShapeProfile] = field(default_factory=list)
+    #: Bumped whenever ``shape_profiles`` change, so a table showing them starts again from them.
+    shapes_version: int = 0
+    #: Request shapes observed in serving (Build page) and the profiles suggested from them.
+    observed_shapes: list[dict[str, list[int]]] = field(default_factory=list)
+    profile_suggestion: ProfileSuggestion | None = None
+
+    @property
+    def serving_shapes(self) -> ShapeProfile:
+        """The first profile: the shapes typed on Diagnose, Accuracy and Timing."""
+        return self.shape_profiles[0] if self.shape_profiles else {}
+
+    def set_serving_shapes(self, shapes: ShapeProfile) -> None:
+        """Replace the first profile (the others, e.g. suggested ones, stay)."""
+        rest = self.shape_profiles[1:]
+        self.set_shape_profiles([dict(shapes), *rest] if shapes or rest else [])
+
+    def set_shape_profiles(self, profiles: list[ShapeProfile]) -> None:
+        profiles = [dict(p) for p in profiles if p]
+        if profiles != self.shape_profiles:
+            self.shape_profiles = profiles
+            self.shapes_version += 1
 
     def set_model(
         self, model: LoadedModel, summary: ModelSummary, source: str, *, keep_history: bool = False
@@ -66,6 +95,18 @@ class Session:
             self.fix_error = None
             self.repro_path = None
         if self.model is None or self.model.content_hash != model.content_hash:
+            # Shapes stay for the inputs the new model has at the same rank (a fixed or
+            # re-exported model); observed shapes and their suggestion belong to the old one.
+            ranks = {t.name: len(t.shape) for t in summary.inputs if t.shape is not None}
+            self.set_shape_profiles(
+                [
+                    {n: t for n, t in p.items() if n in ranks and all(len(s) == ranks[n] for s in t)}
+                    for p in self.shape_profiles
+                ]
+            )
+            if not keep_history:
+                self.observed_shapes = []
+                self.profile_suggestion = None
             self.builds = []
             self.calibration = self.calibration_report = self.calibration_key = None
             self.comparison = None
@@ -83,3 +124,55 @@ def session() -> Session:
     value = st.session_state[_KEY]
     assert isinstance(value, Session)
     return value
+
+
+#: The end of the UI's defaulted-dims notice (the CLI's says --shapes NAME:DIMS).
+UI_ADVICE = "type the shapes you serve (Diagnose, Build, Accuracy and Timing share them)"
+
+
+def shape_text(triple: list[list[int]]) -> str:
+    """``1x3x224x224`` for a static shape, ``MIN,OPT,MAX`` for a range."""
+    return format_shape_spec("_", triple).split(":", 1)[1]
+
+
+def shape_inputs(
+    sess: Session, page: str, columns: list[Any] | None = None, *, batch: int | None = None
+) -> ShapeProfile | None:
+    """One box per input, prefilled from the session's serving shapes, with the notice of
+    the dims left to their default; edits go back to the session, so every page shows them.
+    Returns the shapes given, or None once a bad shape's error is shown."""
+    assert sess.summary is not None
+    inputs = sess.summary.inputs
+    columns = columns or list(st.columns(len(inputs) or 1))
+    serving = sess.serving_shapes
+    defaults, _ = concrete_shapes(inputs)
+    given: ShapeProfile = {}
+    error = None
+    for col, t in zip(columns, inputs):
+        key = f"{page}_shape_{t.name}"
+        if key not in st.session_state:  # a page shown again starts from the session's shapes
+            st.session_state[key] = shape_text(serving[t.name]) if t.name in serving else ""
+        text = col.text_input(
+            f"Shape of {t.name}",
+            key=key,
+            placeholder="x".join(str(d) for d in defaults.get(t.name, [])) or "1x3x224x224",
+            help="DIMS, or MIN,OPT,MAX (runs at OPT); empty: dynamic dims default to 1. "
+            "The same serving shapes as on the Diagnose, Build, Accuracy and Timing pages.",
+        ).strip()
+        if not text:
+            continue
+        try:
+            name, triple = parse_shape_spec(f"{t.name}:{text}")
+        except WorkbenchError as exc:
+            error = exc.message
+            continue
+        given[name] = triple
+    if error:
+        st.error(error)
+        return None
+    if given != serving:
+        sess.set_serving_shapes(given)
+    _, notes = concrete_shapes(inputs, given, batch=batch, advice=UI_ADVICE)
+    for note in notes:
+        st.caption(note)
+    return given

@@ -8,7 +8,7 @@ from workbench.errors import WorkbenchError
 from workbench.plots import latency_figure, layer_timing_figure, op_type_timing_figure
 from workbench.timing import profile_onnxruntime, reconcile
 from workbench.ui.cache import environment
-from workbench.ui.state import session
+from workbench.ui.state import session, shape_inputs
 
 
 def render() -> None:
@@ -24,16 +24,11 @@ def render() -> None:
             "It shows ONNX Runtime on the CPU instead: where a CPU spends time in this model."
         )
     st.caption(f"Model: **{sess.model.name}** ({sess.source})")
-    shapes = {}
     cols = st.columns(len(sess.summary.inputs) + 1)
-    for i, t in enumerate(sess.summary.inputs):
-        default = "x".join(str(d) if isinstance(d, int) and d > 0 else "1" for d in (t.shape or []))
-        text = cols[i].text_input(f"Shape of {t.name}", value=default, key=f"timing_shape_{t.name}")
-        try:
-            shapes[t.name] = [int(d) for d in text.lower().split("x")] if text else []
-        except ValueError:
-            st.error(f"Bad shape {text!r}: write dims like 1x3x224x224.")
-            return
+    given = shape_inputs(sess, "timing", list(cols[:-1]))
+    if given is None:
+        return
+    shapes = {name: triple[1] for name, triple in given.items()}  # the opt shapes
     iterations = cols[-1].number_input(
         "Iterations", value=50, min_value=5, max_value=5000, step=5, key="timing_iterations"
     )
@@ -41,7 +36,7 @@ def render() -> None:
         with st.spinner("Timing…"):
             try:
                 sess.profiles["onnxruntime"] = profile_onnxruntime(
-                    str(sess.model.path), shapes=shapes, iterations=int(iterations)
+                    str(sess.model.path), shapes=shapes or None, iterations=int(iterations)
                 )
             except WorkbenchError as exc:
                 st.error(exc.message)
