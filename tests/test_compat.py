@@ -79,3 +79,20 @@ def test_differences_are_sentences() -> None:
     notes = differences([old, new])
     assert notes[0] == "tensorrt-rtx 1.4.0.76 does not parse it; tensorrt-rtx 1.7.1.116 parses."
     assert "accepts what tensorrt-rtx 1.4.0.76 rejected at: /attn/Softmax" in notes[1]
+
+
+def test_cli_compat_json_and_a_missing_version(envs_home: Path) -> None:
+    import json
+
+    from conftest import run_cli
+
+    env = {"TRT_WORKBENCH_HOME": str(envs_home)}
+    done = run_cli("compat", str(sample("broken_contrib_ops.onnx")), "--versions", "1.6", "--env", sys.executable, "--json", env=env)
+    assert done.returncode == 1, done.stderr  # neither version parses it
+    report = json.loads(done.stdout)
+    assert [v["parse_ok"] for v in report["versions"]] == [False, False]
+    assert any("in other words" in d for d in report["differences"]), "the messages differ between 1.6 and 1.7"
+    missing = run_cli("compat", str(sample("detector.onnx")), "--versions", "1.2", env=env)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1].startswith("trt-workbench: error: No version could be run")
+    assert not list(envs_home.glob("envs/tensorrt-rtx-1.2*")), "a version the index lacks leaves nothing behind"

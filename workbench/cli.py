@@ -376,18 +376,24 @@ def cmd_build(args: argparse.Namespace) -> int:
                 profiles = [dict(p) for p in observed[1].profiles]
         calibration = _load_calibration(args, summary, profiles)
         options = values_from_args(args)
-        configs = [
-            BuildConfig.with_options(
-                options,
-                precision=p,
-                profiles=profiles,
-                target=args.target,
-                keep_precision=list(args.keep_precision or []),
-                calibrator=args.calibrator,
-                backend=args.backend,
-            )
-            for p in precisions
-        ]
+        from workbench.capabilities import expand_targets, parse_targets
+
+        targets = parse_targets(args.target)
+        configs = expand_targets(
+            [
+                BuildConfig.with_options(
+                    options,
+                    precision=p,
+                    profiles=profiles,
+                    target=targets[0] if len(targets) == 1 else None,
+                    keep_precision=list(args.keep_precision or []),
+                    calibrator=args.calibrator,
+                    backend=args.backend,
+                )
+                for p in precisions
+            ],
+            targets if len(targets) > 1 else None,
+        )
         bar = None
         if not args.json and sys.stderr.isatty():
             from tqdm import tqdm
@@ -402,8 +408,12 @@ def cmd_build(args: argparse.Namespace) -> int:
             elif not args.json:
                 print(f"  [{p.done}/{p.total}] {p.label}: {p.stage}", file=sys.stderr)
 
+        from workbench.executor import default_executor_name
+
+        # On a cluster every engine of the matrix can build at once; here, one per core.
+        parallel = len(configs) if default_executor_name() != "local" else None
         results = build_matrix(
-            model, configs, workspace=workspace, calibration=calibration, progress=progress
+            model, configs, workspace=workspace, calibration=calibration, progress=progress, max_parallel=parallel
         )
         if bar is not None:
             bar.close()
@@ -415,15 +425,19 @@ def cmd_build(args: argparse.Namespace) -> int:
     else:
         if suggestion is not None:
             _print_suggestion(suggestion)
+        several_targets = len({r.target for r in results}) > 1
         for r in results:
+            label = r.config.label() + (f" @{r.target}" if several_targets and r.target else "")
             if r.ok:
                 counts = ", ".join(f"{k} {v}" for k, v in sorted(r.precision_counts.items()))
                 cached = " (cached)" if r.cached else ""
                 print(
-                    f"{r.config.label()}: {(r.engine_bytes or 0) / 2**20:.2f} MiB in {r.build_seconds or 0:.1f} s{cached}, layers {counts} -> {r.engine_path}"
+                    f"{label}: {(r.engine_bytes or 0) / 2**20:.2f} MiB in {r.build_seconds or 0:.1f} s{cached}, layers {counts} -> {r.engine_path}"
                 )
             else:
-                print(f"{r.config.label()}: FAILED: {r.error}")
+                print(f"{label}: FAILED: {r.error}")
+            if r.transform is not None and r.transform.note:
+                print(f"    note: {r.transform.note}")
             for warning in r.warnings:
                 print(f"    warning: {warning}")
     # Nothing asked for was made: the workspace is left as it was (main undoes the additions).
@@ -691,6 +705,53 @@ def cmd_engine_compare(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(format_comparison(comparison, top=args.top))
     return EXIT_OK
+
+
+def cmd_compat(args: argparse.Namespace) -> int:
+    from workbench.compat import check_versions
+    from workbench.errors import WorkbenchError
+    from workbench.model import load_model
+    from workbench.shapes import parse_shape_specs
+    from workbench.summary import summarize
+
+    model = load_model(args.model)  # the checks (and external-data rules) before any backend runs
+    _check_names(args, model, summarize(model))
+    versions = [v.strip() for v in (args.versions or "").split(",") if v.strip()]
+    say = (lambda m: print(f"  {m}", file=sys.stderr)) if not args.json else None
+    report = check_versions(
+        model.path,
+        versions,
+        backend=args.backend,
+        existing=list(args.env or []),
+        build_check=args.build_check,
+        target=args.target,
+        shapes=parse_shape_specs(args.shapes) or None,
+        timeout=args.timeout,
+        progress=say,
+    )
+    if args.output:
+        _workspace(args).save_result("compat_reports", report, label=model.name)
+    ran = [v for v in report.versions if v.environment_error is None]
+    if not ran:
+        raise WorkbenchError("No version could be run: " + " ".join(v.environment_error or "" for v in report.versions))
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(f"{model.name} across {args.backend} versions" + (f" (build check for {report.target})" if report.build_check else ""))
+        for v in report.versions:
+            if v.environment_error:
+                print(f"  {v.version:<12} not run: {v.environment_error}")
+                continue
+            parse = "parses" if v.parse_ok else f"does not parse ({len(v.parse_errors)} error(s))"
+            build = "" if v.build_ok is None else (", builds" if v.build_ok else f", build fails: {v.build_errors[0] if v.build_errors else '?'}")
+            size = f", {v.engine_bytes / 2**20:.2f} MiB" if v.engine_bytes else ""
+            print(f"  {v.version:<12} {parse}{build}{size}")
+            for error in v.parse_errors[:3]:
+                print(f"      {error.get('node_name') or error.get('op_type') or '?'}: {error.get('desc')}")
+        for note in report.differences:
+            print(f"  - {note}")
+    accepted = all(v.parse_ok and v.build_ok is not False for v in ran)
+    return EXIT_OK if accepted else EXIT_FAILED
 
 
 def _check_names(args: argparse.Namespace, model: Any, summary: Any) -> None:
@@ -1034,7 +1095,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--observed-shapes", metavar="FILE", help=observed_help)
     p.add_argument(
-        "--target", help="compute capability for TensorRT-RTX, e.g. sm89 (default: the GPU's, else sm89)"
+        "--target",
+        help="compute capability for TensorRT-RTX, e.g. sm89, or a list (sm80,sm86,sm89: one engine per "
+        "target, built in parallel; across a cluster with --cluster) (default: the GPU's, else sm89)",
     )
     p.add_argument(
         "--keep-precision",
@@ -1202,6 +1265,36 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("-o", "--output", help="workspace folder to keep the reports in (for `report`)")
         q.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser(
+        "compat",
+        help="which TensorRT-RTX (or TensorRT) versions parse and build this model, and what differs between them",
+    )
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument(
+        "--versions",
+        default="1.4,1.5,1.6,1.7",
+        help="versions to try, each in its own managed environment (default: %(default)s)",
+    )
+    p.add_argument("--backend", choices=["tensorrt-rtx", "tensorrt"], default="tensorrt-rtx")
+    p.add_argument("--env", action="append", metavar="PATH", help="also an existing environment or Python with the backend")
+    p.add_argument("--build-check", action="store_true", help="also build an engine with each version")
+    p.add_argument("--target", help="compute capability for TensorRT-RTX's build check (default: sm89)")
+    p.add_argument("--shapes", action="append", metavar="NAME:MIN,OPT,MAX")
+    p.add_argument("--timeout", type=_seconds, default=600.0)
+    p.add_argument("-o", "--output", help="workspace folder to keep the report in")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compat)
+
+    # Every command that runs tasks can run them on a Ray cluster.
+    for name, command_parser in sub.choices.items():
+        if name in _TASK_COMMANDS:
+            command_parser.add_argument(
+                "--cluster",
+                metavar="ADDRESS",
+                help="run tasks on this Ray cluster (HOST:6379, ray://HOST:10001, or local); "
+                "default: $TRT_WORKBENCH_CLUSTER, else this machine",
+            )
+
     p = sub.add_parser("env", help="installed backends and versions, and the GPU if any")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_env)
@@ -1235,8 +1328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+#: Commands that run tasks (parse, build, transform, profile): they take --cluster.
+_TASK_COMMANDS = ("diagnose", "fix", "build", "calib-check", "compare", "keep-precision", "profile", "compat")
 #: Commands whose -o/--output (or --workspace) names a workspace folder they add to.
-_WORKSPACE_COMMANDS = ("build", "compare", "keep-precision", "profile", "diagnose", "engine")
+_WORKSPACE_COMMANDS = ("build", "compare", "keep-precision", "profile", "diagnose", "engine", "compat")
 
 
 class _Terminated(Exception):
@@ -1260,6 +1355,10 @@ def _run_guarded(func: Callable[[argparse.Namespace], int], args: argparse.Names
     def terminate(signum: int, frame: Any) -> None:
         raise _Terminated
 
+    if hasattr(args, "cluster"):
+        from workbench.executors import apply_cluster_option
+
+        apply_cluster_option(args.cluster)
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
         with transaction(Path(folder) if folder else None) as txn:

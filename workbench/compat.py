@@ -72,6 +72,12 @@ def differences(outcomes: list[VersionOutcome]) -> list[str]:
             notes.append(f"{b} accepts what {a} rejected at: {', '.join(sorted(gone)[:6])}.")
         if came:
             notes.append(f"{b} rejects what {a} accepted at: {', '.join(sorted(came)[:6])}.")
+        same_nodes = _node_errors(old) & _node_errors(new)
+        for node in sorted(same_nodes)[:6]:
+            said_old = {str(e.get("desc")) for e in old.parse_errors if str(e.get("node_name") or e.get("op_type") or e.get("desc", ""))[:80] == node}
+            said_new = {str(e.get("desc")) for e in new.parse_errors if str(e.get("node_name") or e.get("op_type") or e.get("desc", ""))[:80] == node}
+            if said_old != said_new:
+                notes.append(f"Both reject {node}, in other words: {a} says {sorted(said_old)[0]!r}; {b} says {sorted(said_new)[0]!r}.")
         if old.build_ok is not None and new.build_ok is not None and old.build_ok != new.build_ok:
             notes.append(f"The build check {'passes' if old.build_ok else 'fails'} with {a} and {'passes' if new.build_ok else 'fails'} with {b}.")
         if old.engine_bytes and new.engine_bytes:

@@ -147,7 +147,10 @@ def ensure_environment(
         stdin=subprocess.DEVNULL,
     )
     if done.returncode != 0:
-        raise EnvironmentError_(_failure_sentence(backend, version, done.stderr))
+        sentence = _failure_sentence(backend, version, done.stderr)
+        if "not on the package index" in sentence:
+            shutil.rmtree(partial, ignore_errors=True)  # nothing to resume: leave nothing behind
+        raise EnvironmentError_(sentence)
     installed = _probe(str(python), module)
     env = BackendEnvironment(
         backend=backend,
