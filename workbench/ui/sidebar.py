@@ -28,3 +28,33 @@ def render_sidebar(sess: Session) -> None:
         with st.expander("Environment"):
             st.table({"component": [k for k, _ in env.lines()], "version": [v for _, v in env.lines()]})
         st.caption(f"Workspace: `{sess.workspace.root}`")
+        _run_on()
+
+
+def _run_on() -> None:
+    """Where tasks run: this machine's worker pool, or a Ray cluster (for this server process)."""
+    from workbench.errors import WorkbenchError
+    from workbench.executor import default_executor_name
+    from workbench.executors import cluster_address, use_cluster
+
+    current = default_executor_name()
+    with st.form("run_on_form"):
+        text = st.text_input(
+            "Run on",
+            value=cluster_address(None) or "local",
+            help="local (this machine's workers) or a Ray cluster address (HOST:6379, ray://HOST:10001); "
+            "the same as --cluster / TRT_WORKBENCH_CLUSTER, for every session of this server",
+            key="run_on_address",
+        )
+        switch = st.form_submit_button("Use")
+    if switch:
+        try:
+            executor = use_cluster(cluster_address(text.strip() or "local"))
+            describe = getattr(executor, "describe", None)
+            st.session_state["run_on_nodes"] = describe() if describe else []
+            current = executor.name
+        except WorkbenchError as exc:
+            st.error(exc.message)
+    st.caption(f"Tasks run on: **{'this machine' if current == 'local' else current}**")
+    for line in st.session_state.get("run_on_nodes", []):
+        st.caption(line)
