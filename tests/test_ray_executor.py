@@ -488,3 +488,29 @@ def test_cancel_stops_a_sleeping_task_within_seconds(cluster: Any) -> None:
         assert time.monotonic() < deadline, "the cancelled task's worker is still running"
         time.sleep(0.2)
     assert cluster.run(Task("echo", "worker_tasks:echo", {"value": 9}, env={"PYTHONPATH": HELPERS}))["value"] == 9
+
+
+@pytest.mark.ray
+def test_a_build_matrix_across_targets_runs_on_the_cluster(cluster: Any, tmp_path: Path) -> None:
+    """The library's own build_matrix, with its tasks on the cluster: one engine per target,
+    each back in the local workspace, the same as a local build."""
+    from conftest import sample
+
+    from workbench.build import BuildConfig, build_matrix
+    from workbench.capabilities import expand_targets
+    from workbench.model import load_model
+    from workbench.workspace import Workspace
+
+    seam.use_executor("ray")
+    try:
+        configs = expand_targets([BuildConfig(precision="fp32"), BuildConfig(precision="fp16")], ["sm80", "sm86"])
+        results = build_matrix(load_model(sample("detector.onnx")), configs, workspace=Workspace(tmp_path / "ws"), max_parallel=4)
+    finally:
+        seam.use_executor(None)
+    assert [(r.precision, r.target, r.ok) for r in results] == [
+        ("fp32", "sm80", True), ("fp32", "sm86", True), ("fp16", "sm80", True), ("fp16", "sm86", True)
+    ], [r.error for r in results]
+    for result in results:
+        engine = Path(result.engine_path or "")
+        assert engine.is_file() and (tmp_path / "ws") in engine.parents
+        assert engine.stat().st_size == result.engine_bytes
