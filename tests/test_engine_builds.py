@@ -34,3 +34,22 @@ def test_builds_become_engine_reports_and_compare(tmp_path: Path) -> None:
     assert {mapping.node_precision[n] for n in conv_nodes} == {"fp16"}
     comparison = compare_engines(reports, onnx_nodes=model)
     assert comparison.rows and all(len(row.per_engine) == 2 for row in comparison.rows)
+
+
+def test_a_gpu_profile_is_written_as_trtexec_exports_and_reads_back(tmp_path: Path) -> None:
+    """The workbench's own GPU profiles write the files trtexec writes: here a Profile with the
+    shape a GPU run gives (no GPU here to make one), written and read back by the explorer."""
+    from workbench.engine_report import load_engine_export
+    from workbench.timing import LatencyStats, LayerTime, Profile, write_profile_exports
+
+    samples = [1.0, 1.1, 0.9, 1.2, 1.0]
+    profile = Profile(
+        backend="tensorrt 10.13", device="NVIDIA L4", latency_ms=LatencyStats.from_samples(samples),
+        throughput=1000.0, layers=[LayerTime("conv1 + relu1", "Convolution", 0.6), LayerTime("fc", "Gemm", 0.3)],
+        warmup=2, iterations=5, input_shapes={"x": [1, 3, 224, 224]}, samples_ms=samples,
+    )
+    files = write_profile_exports(profile, str(tmp_path), stem="model.engine")
+    report = load_engine_export(files["graph"])
+    assert [layer.name for layer in report.layers] == ["conv1 + relu1", "fc"]
+    assert report.total_ms == pytest.approx(0.9)
+    assert report.latency_ms is not None and report.latency_ms.median == pytest.approx(1.0)

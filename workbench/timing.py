@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -510,10 +511,14 @@ def profile_tensorrt(
     warmup: int = 10,
     iterations: int = 100,
     cuda_graph: bool = True,
+    exports_dir: str | None = None,
 ) -> Profile:
     """Per-layer and end-to-end timing of a TensorRT engine on the GPU (in a worker process).
 
     Needs a GPU that can run the engine; TensorRT-RTX engines need a supported RTX GPU.
+    With ``exports_dir``, the profile is also written as the files trtexec writes
+    (``<engine>.graph.json``, ``.profile.json``, ``.timing.json``), so it opens in the
+    engine explorer beside exports made on other GPUs.
     """
     from workbench.env import collect_environment
     from workbench.isolation import run_isolated
@@ -538,7 +543,35 @@ def profile_tensorrt(
         timeout=1800,
         env=worker_environment(backend),
     )
-    return Profile.from_dict(raw)
+    profile = Profile.from_dict(raw)
+    if exports_dir:
+        write_profile_exports(profile, exports_dir, stem=Path(engine_path).name)
+    return profile
+
+
+def write_profile_exports(profile: Profile, folder: str, *, stem: str) -> dict[str, Path]:
+    """A GPU profile as trtexec's export files (one row per layer; per-inference latencies)."""
+    from workbench.engine_report import write_trtexec_exports
+
+    total = sum(layer.ms for layer in profile.layers) or 1.0
+    rows = [
+        {
+            "name": layer.name,
+            "timeMs": layer.ms * profile.iterations,
+            "averageMs": layer.ms,
+            "medianMs": layer.ms,
+            "percentage": 100.0 * layer.ms / total,
+        }
+        for layer in profile.layers
+    ]
+    return write_trtexec_exports(
+        folder,
+        stem=stem,
+        layers=[layer.name for layer in profile.layers],
+        profile_rows=rows,
+        times=list(profile.samples_ms),
+        profile_metadata={"device_information": {"Selected Device": profile.device}},
+    )
 
 
 def profile_any(
