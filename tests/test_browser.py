@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,10 @@ def test_upload_broken_model_diagnose_and_fix(tmp_path: Path) -> None:
         page.get_by_role("link", name="Diagnose & fix").click()
         page.get_by_role("button", name="Diagnose").click()
         page.get_by_text("parse error at /pool/ReduceMean").first.wait_for(timeout=60_000)
-        page.get_by_text("must resolve to a build-time constant").first.wait_for(timeout=30_000)
+        # The error's own expander (the graph's side table holds the same text in a hidden cell).
+        page.get_by_test_id("stExpander").get_by_text("must resolve to a build-time constant").first.wait_for(
+            timeout=30_000
+        )
         screenshot(page, "02_diagnosis")
 
         page.get_by_role("button", name="Apply: Fold constants").first.click()
@@ -94,9 +98,8 @@ def test_cancel_a_running_build(tmp_path: Path) -> None:
         page.get_by_text("SYNTHETIC DATA").wait_for(timeout=60_000)
         page.get_by_role("button", name="Build", exact=True).click()
         page.get_by_role("button", name="Cancel", exact=True).wait_for(timeout=30_000)
-        page.get_by_text("int8 · input:1x3x224x224,8x3x224x224,32x3x224x224: transforming").wait_for(
-            timeout=60_000
-        )
+        # The profile follows the session's serving shapes (all 1 for the batch by default).
+        page.get_by_text(re.compile(r"int8 · input:[0-9x,]+: transforming")).wait_for(timeout=60_000)
         page.get_by_role("button", name="Cancel", exact=True).click()
         page.get_by_text("Building…").wait_for(state="detached", timeout=30_000)
         # Long enough for the INT8 transform and build to have finished, had they not been stopped.
@@ -131,7 +134,7 @@ def test_two_sessions_cannot_open_each_others_files(tmp_path: Path) -> None:
             for attempt in (str(theirs), str(theirs.with_name("missing.onnx"))):
                 field = bob.get_by_label("Path on the server (for models too big to upload; external data must sit beside it)")
                 field.fill(attempt)
-                bob.get_by_test_id("stBaseButton-secondaryFormSubmit").click()
+                bob.get_by_test_id("stMainBlockContainer").get_by_test_id("stBaseButton-secondaryFormSubmit").click()
                 bob.get_by_text(f"{attempt} is not a file the workbench may open here.").wait_for(timeout=30_000)
             screenshot(bob, "two_sessions_path_refused")
             assert "Operators in detector.onnx" not in bob.inner_text("body")
