@@ -40,8 +40,19 @@ def test_summary_matches_onnx(name: str) -> None:
     ]
     assert [t.name for t in summary.outputs] == [vi.name for vi in graph.output]
 
-    assert summary.node_count == len(graph.node)
-    expected_ops = Counter(n.op_type if not n.domain else f"{n.domain}::{n.op_type}" for n in graph.node)
+    # Nodes of the graph and of every subgraph (If branches, Loop bodies), walked here on our own.
+    def walk(g: onnx.GraphProto) -> list[onnx.NodeProto]:
+        found = []
+        for n in g.node:
+            found.append(n)
+            for attr in n.attribute:
+                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                    found += walk(sub)
+        return found
+
+    nodes = walk(graph)
+    assert summary.node_count == len(nodes)
+    expected_ops = Counter(n.op_type if not n.domain else f"{n.domain}::{n.op_type}" for n in nodes)
     assert summary.op_histogram == dict(expected_ops)
 
     arrays = [numpy_helper.to_array(t) for t in graph.initializer]
