@@ -578,6 +578,8 @@ def cmd_keep_precision(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     summary = summarize(model)
     _check_names(args, model, summary)
+    if getattr(args, "data", None):
+        return _keep_precision_on_labelled_data(args, model, summary)
     shapes, calibration, data = _comparison_inputs(args, summary)
     if calibration is None:
         raise WorkbenchError("The keep-precision search needs calibration data: give --calib DATA.")
@@ -752,6 +754,267 @@ def cmd_compat(args: argparse.Namespace) -> int:
             print(f"  - {note}")
     accepted = all(v.parse_ok and v.build_ok is not False for v in ran)
     return EXIT_OK if accepted else EXIT_FAILED
+
+
+def _labelled_inputs(args: argparse.Namespace, summary: Any) -> tuple[Any, Any]:
+    """The labelled data (DATA / --data) and the calibration data (--calib) of an accuracy command."""
+    from workbench.evaluation import load_calibration_data, load_labelled
+
+    source = getattr(args, "data", None)
+    data = load_labelled(source, summary.inputs, args.preprocessing, labels_file=args.labels) if source else None
+    calibration = (
+        load_calibration_data(args.calib, summary.inputs, args.preprocessing) if getattr(args, "calib", None) else None
+    )
+    return data, calibration
+
+
+def _print_findings(findings: list[Any]) -> None:
+    from workbench.archives import safe_text
+
+    for f in findings:
+        print(f"calibration data [{f.severity}] {f.kind}: {safe_text(f.message)}", file=sys.stderr)
+        effect = f.effect
+        if effect is not None and effect.with_flagged is not None and effect.without_flagged is not None:
+            print(
+                f"  effect ({effect.precision} {effect.calibrator}): kept top-1 {effect.with_flagged:.4f} with them, "
+                f"{effect.without_flagged:.4f} without ({effect.how})",
+                file=sys.stderr,
+            )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from workbench.errors import WorkbenchError
+    from workbench.evaluation import calibration_findings, evaluate, meets, parse_keep
+    from workbench.model import load_model
+    from workbench.precision import PRECISION_INFO, parse_precisions
+    from workbench.summary import summarize
+
+    precisions = parse_precisions(args.precision)
+    targets = parse_keep(args.tolerance) if args.tolerance else {}
+    model = load_model(args.model)
+    summary = summarize(model)
+    data, calibration = _labelled_inputs(args, summary)
+    if any(PRECISION_INFO[p].calibrated for p in precisions) and calibration is None:
+        raise WorkbenchError("INT8 and FP8 need calibration data: give --calib DATA.")
+    if calibration is not None and not args.json:
+        # The cheap checks first: a mis-preprocessed calibration set is named before anything is built.
+        _print_findings(calibration_findings(calibration, data))
+    with _quiet_stdout(True):
+        evaluation = evaluate(
+            model,
+            data,
+            precisions,
+            calibration=calibration,
+            calibrator=args.calibrator,
+            output=args.output_name,
+            workspace=_workspace(args),
+            progress=None if args.json else (lambda m: print(f"  {m}", file=sys.stderr)),
+        )
+    failed = [
+        r.precision for r in evaluation.results if targets and r.available and not meets(r, targets, evaluation.reference.top1)
+    ]
+    if args.json:
+        payload = evaluation.to_dict()
+        if targets:
+            payload["tolerances"] = targets
+            payload["failed"] = failed
+        _print_json(payload)
+    else:
+        ref = evaluation.reference
+        print(
+            f"{evaluation.data_source}: {ref.n} labelled samples, {evaluation.classes} classes, output {evaluation.output!r}"
+        )
+        print(f"  {'precision':<9} {'top-1':>7} {'top-5':>7} {'kept':>7} {'lost':>5} {'gained':>6}  computed by")
+        for r in evaluation.results:
+            if not r.available:
+                print(f"  {r.precision:<9} not computed: {r.note}")
+                continue
+            verdict = "" if not targets else ("  FAIL" if r.precision in failed else "  PASS")
+            print(
+                f"  {r.precision:<9} {r.top1:>7.4f} {r.top5:>7.4f} {r.kept_top1:>7.4f} {r.regressions_total:>5} "
+                f"{r.improvements:>6}  {r.computed_by}{verdict}"
+            )
+        for r in evaluation.results:
+            for lost in r.regressions[: args.show_regressions]:
+                where = f" {lost.source}" if lost.source else ""
+                print(
+                    f"  {r.precision} lost sample {lost.index}{where}: label {lost.label}, FP32 said "
+                    f"{lost.reference_prediction}, {r.precision.upper()} says {lost.prediction}"
+                )
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _comma_counts(text: str, pool: int) -> list[int]:
+    """``8,32,128,all`` -> ``[8, 32, 128, pool]`` (``all``: the whole calibration pool)."""
+    from workbench.errors import WorkbenchError
+
+    try:
+        counts = [pool if t.strip() == "all" else int(t) for t in text.split(",") if t.strip()]
+    except ValueError as exc:
+        raise WorkbenchError(
+            f"Bad --counts {text!r}: give whole numbers (or all) separated by commas, e.g. 8,32,128,all."
+        ) from exc
+    if not counts or min(counts) < 1:
+        raise WorkbenchError(f"Bad --counts {text!r}: give whole numbers of 1 or more, e.g. 8,32,128,512.")
+    return counts
+
+
+def cmd_calib_study(args: argparse.Namespace) -> int:
+    from workbench.errors import WorkbenchError
+    from workbench.evaluation import calibration_study, parse_keep
+    from workbench.model import load_model
+    from workbench.summary import summarize
+
+    model = load_model(args.model)
+    summary = summarize(model)
+    data, calibration = _labelled_inputs(args, summary)
+    if calibration is None:
+        raise WorkbenchError("A calibration study needs a pool of calibration data: give --calib DATA.")
+    calibrators = [c.strip() for c in args.calibrators.split(",") if c.strip()]
+    with _quiet_stdout(True):
+        study = calibration_study(
+            model,
+            data,
+            calibration,
+            _comma_counts(args.counts, calibration.samples),
+            calibrators,
+            parse_keep(args.keep) if args.keep else {"kept_top1": 0.99},
+            precision=args.precision,
+            seed=args.seed,
+            measure_findings=not args.no_effects,
+            output=args.output_name,
+            workspace=_workspace(args),
+            progress=None if args.json else (lambda m: print(f"  {m}", file=sys.stderr)),
+        )
+    if args.figure:
+        from workbench.evaluation import calibration_study_figure
+
+        calibration_study_figure(study).write_html(args.figure, include_plotlyjs=True)
+    if args.json:
+        _print_json(study.to_dict())
+    else:
+        print(
+            f"{study.precision.upper()} against calibration samples: FP32 top-1 {study.reference.top1:.4f} on "
+            f"{study.evaluation_samples} labelled samples, pool {study.pool_samples} ({calibration.source})"
+        )
+        print(f"  {'calibrator':<10} {'samples':>7} {'top-1':>7} {'kept':>7} {'cosine':>9}  meets")
+        for p in study.points:
+            print(
+                f"  {p.calibrator:<10} {p.samples:>7} {p.top1:>7.4f} {p.kept_top1:>7.4f} {p.output_cosine:>9.5f}  "
+                f"{'yes' if p.meets else 'no'}"
+            )
+        target = ", ".join(f"{k}={v:g}" for k, v in study.keep.items())
+        if study.smallest_count is None:
+            print(f"No count measured keeps {target}.")
+        else:
+            print(f"Smallest count that keeps {target}: {study.smallest_count} ({study.smallest_calibrator})")
+        _print_findings(study.findings)
+        for note in study.notes:
+            print(f"  note: {note}")
+    return EXIT_OK if study.smallest_count is not None else EXIT_FAILED
+
+
+def _keep_precision_on_labelled_data(args: argparse.Namespace, model: Any, summary: Any) -> int:
+    from workbench.errors import WorkbenchError
+    from workbench.evaluation import keep_precision_for_accuracy, parse_keep
+
+    data, calibration = _labelled_inputs(args, summary)
+    if calibration is None:
+        raise WorkbenchError("The keep-precision search needs calibration data: give --calib DATA.")
+    with _quiet_stdout(True):
+        result = keep_precision_for_accuracy(
+            model,
+            data,
+            calibration=calibration,
+            keep=parse_keep(args.tolerance) if args.tolerance else {"kept_top1": 0.99},
+            precision=args.precision,
+            calibrator=args.calibrator,
+            max_trials=args.max_trials,
+            workspace=_workspace(args),
+            progress=None if args.json else (lambda m: print(f"  {m}", file=sys.stderr)),
+        )
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        state = "met" if result.met else "NOT met"
+        print(
+            f"Target {result.keep} {state} after {result.trials} trial(s) on {data.samples} labelled samples "
+            f"(re-quantized with ModelOpt, run by {result.computed_by})."
+        )
+        print(
+            f"  kept top-1 {result.baseline.kept_top1:.4f} -> {result.final.kept_top1:.4f} "
+            f"(FP32 top-1 {result.reference.top1:.4f}); keep {len(result.nodes)} node(s) in higher precision:"
+        )
+        for node in result.nodes:
+            print(f"  {node}")
+        if result.nodes:
+            print(
+                "Build it: trt-workbench build MODEL --precision "
+                + result.precision
+                + " "
+                + " ".join(f"--keep-precision '{n}'" for n in result.nodes[:8])
+                + (" ..." if len(result.nodes) > 8 else "")
+            )
+    return EXIT_OK if result.met else EXIT_FAILED
+
+
+def add_evaluation_parsers(sub: Any, keep_precision_parser: argparse.ArgumentParser) -> None:
+    def add_labelled_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--calib", help="calibration data for int8/fp8 (.npz keyed by input name, a 'labels' key is ignored; images)"
+        )
+        p.add_argument(
+            "--preprocessing",
+            help="how images become the input: torchvision, timm, paddleclas, none, or a JSON file (default: the "
+            "calibration default fitted to the input)",
+        )
+        p.add_argument("--labels", help="a labels file for an image folder: one class per line, first word the folder name")
+        p.add_argument("--output-name", help="the classifier output to score (default: the first output)")
+        p.add_argument("-o", "--output", help="workspace folder for transforms and results (default: the user's cache)")
+        p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("evaluate", help="task accuracy (top-1, top-5, kept top-1) of each precision on labelled data")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument(
+        "data", help="labelled data: .npz of the inputs plus 'labels', or a folder (or .zip) with one sub-folder per class"
+    )
+    p.add_argument("--precision", default="fp32,fp16,int8", help="comma-separated (default: %(default)s)")
+    p.add_argument("--calibrator", default="entropy", choices=["entropy", "max"])
+    p.add_argument(
+        "--tolerance", action="append", metavar="METRIC=VALUE",
+        help="e.g. kept_top1=0.99 (kept_top1, top1, top5, agreement_top1, output_cosine, drop_top1): exit 1 when missed",
+    )
+    p.add_argument("--show-regressions", type=_whole_number(0), default=5, metavar="N",
+                   help="list the first N samples each precision loses (default: %(default)s)")
+    add_labelled_args(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "calib-study", help="INT8 accuracy against calibration sample count and calibrator, and the data's findings"
+    )
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("data", help="labelled evaluation data (.npz with 'labels', or a class-folder image set)")
+    p.add_argument(
+        "--counts", "--sample-counts", dest="counts", default="8,32,128,512",
+        help="calibration sample counts, 'all' for the whole pool (default: %(default)s)",
+    )
+    p.add_argument("--calibrators", "--calibrator", dest="calibrators", default="entropy,max",
+                   help="comma-separated (default: %(default)s)")
+    p.add_argument("--keep", action="append", metavar="METRIC=VALUE", help="the target (default: kept_top1=0.99)")
+    p.add_argument("--precision", default="int8", choices=["int8", "fp8"])
+    p.add_argument("--seed", type=_whole_number(0), default=0, help="the shuffle of the pool (default: %(default)s)")
+    p.add_argument("--no-effects", action="store_true", help="flag the calibration data's problems, do not measure them")
+    p.add_argument("--figure", help="write the study chart to this HTML file")
+    add_labelled_args(p)
+    p.set_defaults(func=cmd_calib_study)
+
+    # keep-precision MODEL --data DATA --calib CALIB --tolerance kept_top1=0.99
+    keep_precision_parser.add_argument(
+        "--data",
+        help="labelled data: search for a task-metric target (--tolerance kept_top1=0.99) instead of output metrics",
+    )
+    keep_precision_parser.add_argument("--preprocessing", help="how images become the input (see evaluate)")
+    keep_precision_parser.add_argument("--labels", help="a labels file for an image folder")
 
 
 def _check_names(args: argparse.Namespace, model: Any, summary: Any) -> None:
@@ -1178,6 +1441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-trials", type=_whole_number(1), default=12)
     add_accuracy_args(p)
     p.set_defaults(func=cmd_keep_precision)
+    add_evaluation_parsers(sub, p)
 
     p = sub.add_parser(
         "profile",
@@ -1329,9 +1593,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 #: Commands that run tasks (parse, build, transform, profile): they take --cluster.
-_TASK_COMMANDS = ("diagnose", "fix", "build", "calib-check", "compare", "keep-precision", "profile", "compat")
+_TASK_COMMANDS = (
+    "diagnose", "fix", "build", "calib-check", "compare", "keep-precision", "profile", "compat", "evaluate", "calib-study"
+)
 #: Commands whose -o/--output (or --workspace) names a workspace folder they add to.
-_WORKSPACE_COMMANDS = ("build", "compare", "keep-precision", "profile", "diagnose", "engine", "compat")
+_WORKSPACE_COMMANDS = ("build", "compare", "keep-precision", "profile", "diagnose", "engine", "compat", "evaluate", "calib-study")
 
 
 class _Terminated(Exception):
