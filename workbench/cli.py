@@ -611,15 +611,18 @@ def cmd_keep_precision(args: argparse.Namespace) -> int:
             print(
                 f"  {after.name}: max_abs {before.max_abs:.4g} -> {after.max_abs:.4g}, cosine {before.cosine:.6f} -> {after.cosine:.6f}"
             )
-        if result.nodes:
-            print(
-                "Build it: trt-workbench build MODEL --precision "
-                + result.precision
-                + " "
-                + " ".join(f"--keep-precision '{n}'" for n in result.nodes[:8])
-                + (" ..." if len(result.nodes) > 8 else "")
-            )
+        _print_build_hint(result.precision, result.nodes)
     return EXIT_OK if result.met else EXIT_FAILED
+
+
+def _print_build_hint(precision: str, nodes: list[str]) -> None:
+    """The build command that keeps a keep-precision search's nodes high."""
+    if nodes:
+        print(
+            f"Build it: trt-workbench build MODEL --precision {precision} "
+            + " ".join(f"--keep-precision '{n}'" for n in nodes[:8])
+            + (" ..." if len(nodes) > 8 else "")
+        )
 
 
 def _engine_reports(args: argparse.Namespace, exports: list[str]) -> list[Any]:
@@ -947,14 +950,7 @@ def _keep_precision_on_labelled_data(args: argparse.Namespace, model: Any, summa
         )
         for node in result.nodes:
             print(f"  {node}")
-        if result.nodes:
-            print(
-                "Build it: trt-workbench build MODEL --precision "
-                + result.precision
-                + " "
-                + " ".join(f"--keep-precision '{n}'" for n in result.nodes[:8])
-                + (" ..." if len(result.nodes) > 8 else "")
-            )
+        _print_build_hint(result.precision, result.nodes)
     return EXIT_OK if result.met else EXIT_FAILED
 
 

@@ -1360,7 +1360,7 @@ def _default_label(path: Path, root: Path | None) -> str:
     parent = path.parent
     if parent != root and parent.name and len(_stems_in(parent)) == 1:
         return parent.name
-    return _short_stem(_stem_and_kind(path)[0])
+    return short_stem(_stem_and_kind(path)[0])
 
 
 def _stems_in(folder: Path) -> set[str]:
@@ -1372,7 +1372,8 @@ def _stems_in(folder: Path) -> set[str]:
     return stems
 
 
-def _short_stem(stem: str) -> str:
+def short_stem(stem: str) -> str:
+    """``resnet.onnx.engine`` -> ``resnet``: the engine's name without the suffixes trtexec and TREx add."""
     changed = True
     while changed:
         changed = False

@@ -1,10 +1,12 @@
-// Build the graph component's shipped files: workbench/ui/graph_component/frontend/.
+// Vendor the graph component's third-party files into workbench/ui/graph_component/frontend/.
 //
 //   cd frontend/graph && npm ci && npm run build
 //
 // No bundler: the page loads cytoscape's own minified UMD build (vendored as it is on npm,
-// with its licence) and our three source files. Nothing is fetched at run time.
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from "node:fs";
+// with its licence) beside our own files, which live only in that folder (index.html,
+// graph.js, graph.css, layout.js: edited there, shipped as they are). Nothing is fetched
+// at run time.
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -14,9 +16,7 @@ const vendored = [
   // [package, file in the package, shipped name, licence file]
   ["cytoscape", "dist/cytoscape.min.js", "cytoscape.min.js", "LICENSE"],
 ];
-rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-for (const name of readdirSync(join(here, "src"))) copyFileSync(join(here, "src", name), join(out, name));
 const notices = [
   "Third-party files shipped in this folder (copied unchanged from their npm packages by frontend/graph/build.mjs).",
   "",

@@ -31,6 +31,7 @@ from workbench.engine_report import (
     compare_engines,
     compare_json,
     map_to_onnx,
+    short_stem,
     show_json,
     summary_json,
 )
@@ -175,16 +176,6 @@ def _stem_and_kind(name: str) -> tuple[str, str | None]:
     return name.rsplit(".", 1)[0] or name, None
 
 
-def _short_stem(stem: str) -> str:
-    changed = True
-    while changed:
-        changed = False
-        for suffix in (".engine", ".plan", ".trt", ".onnx"):
-            if stem.lower().endswith(suffix) and len(stem) > len(suffix):
-                stem, changed = stem[: -len(suffix)], True
-    return stem
-
-
 def _safe_name(name: str) -> str:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     base = "".join(ch if ch.isprintable() else "_" for ch in base).strip().lstrip(".")
@@ -212,7 +203,7 @@ def upload_layout(files: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes
             names[rel] = name
             continue
         stem, kind = _stem_and_kind(safe)
-        folder = _short_stem(stem) or "engine"
+        folder = short_stem(stem) or "engine"
         key, n = folder, 1
         while kind in groups.get(key, {}) or key in names:
             n += 1

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
-const { layout, isotonic } = require("../src/layout.js");
+const { layout, isotonic } = require("../../../workbench/ui/graph_component/frontend/layout.js");
 const box = (n) => Array.from({ length: n }, () => [80, 30]);
 
 test("a chain goes straight down", () => {
