@@ -166,12 +166,37 @@ def test_an_edit_in_the_build_table_reaches_the_other_pages_in_a_browser(tmp_pat
         def cells() -> list[str]:
             return page.locator('[role="gridcell"]').all_inner_texts()[:5]
 
+        def selected_column() -> int | None:
+            # The grid's accessibility table marks the selected cell; columns count from 1.
+            selected = page.locator('[role="gridcell"][aria-selected="true"]')
+            if selected.count() != 1:
+                return None
+            return int(selected.first.get_attribute("aria-colindex") or 0) - 1
+
+        def select(column: int) -> None:
+            # Keys pressed while the grid rerenders can be lost: move until the grid itself
+            # says the wanted cell is selected, never type blind.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                box = grid.bounding_box()
+                # The first data row, past the row-selection column: the "profile" cell.
+                page.mouse.click(box["x"] + 60, box["y"] + 35 + 17)
+                time.sleep(0.3)
+                for _ in range(2 * column + 2):
+                    current = selected_column()
+                    if current == column:
+                        return
+                    if current is None:
+                        break
+                    page.keyboard.press("ArrowRight" if current < column else "ArrowLeft")
+                    # The accessibility table follows the canvas a moment later.
+                    moved = time.monotonic() + 3
+                    while time.monotonic() < moved and selected_column() == current:
+                        time.sleep(0.1)
+            raise AssertionError(f"could not select column {column} of the profile table")
+
         def edit(column: int, text: str) -> None:
-            box = grid.bounding_box()
-            # The first data row, past the row-selection column: the "profile" cell.
-            page.mouse.click(box["x"] + 60, box["y"] + 35 + 17)
-            for _ in range(column):
-                page.keyboard.press("ArrowRight")
+            select(column)
             page.keyboard.type(text, delay=30)
             page.keyboard.press("Enter")
             deadline = time.monotonic() + 30
