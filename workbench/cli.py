@@ -1545,6 +1545,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compat)
 
+    from workbench.cluster_commands import add_commands as add_cluster_commands
+
+    add_cluster_commands(sub)
+
     # Every command that runs tasks can run them on a Ray cluster.
     for name, command_parser in sub.choices.items():
         if name in _TASK_COMMANDS:
@@ -1590,10 +1594,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 #: Commands that run tasks (parse, build, transform, profile): they take --cluster.
 _TASK_COMMANDS = (
-    "diagnose", "fix", "build", "calib-check", "compare", "keep-precision", "profile", "compat", "evaluate", "calib-study"
+    "diagnose", "fix", "build", "calib-check", "compare", "keep-precision", "profile", "compat", "evaluate", "calib-study",
+    "sweep",
 )
 #: Commands whose -o/--output (or --workspace) names a workspace folder they add to.
-_WORKSPACE_COMMANDS = ("build", "compare", "keep-precision", "profile", "diagnose", "engine", "compat", "evaluate", "calib-study")
+_WORKSPACE_COMMANDS = (
+    "build", "compare", "keep-precision", "profile", "diagnose", "engine", "compat", "evaluate", "calib-study", "sweep"
+)
 
 
 class _Terminated(Exception):
