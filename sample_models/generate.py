@@ -9,7 +9,8 @@ install has them; this script stays outside it, with the tests that check the fi
 
 Working models (a ResNet-style CNN, a transformer encoder block with dynamic batch and
 sequence, a small detector with Resize/Concat and two outputs, a Silero-VAD-shaped model
-with an INT64 0-d sample rate, an IR 3 / opset 9 CNN as old model-zoo exports are) and
+with an INT64 0-d sample rate, an IR 3 / opset 9 CNN as old model-zoo exports are, a
+CNN trained on scikit-learn's real handwritten digits with its labelled data beside it) and
 broken ones that reproduce parser and builder failures seen in the field
 (../shared/parse-failures.md).
 
@@ -17,7 +18,9 @@ Weights come from a seeded generator. BatchNorm statistics are re-estimated on r
 images with ONNX Runtime, layer by layer, so activations stay in a realistic range and
 logits are far from FP16 underflow (random-weight CNNs otherwise give ~1e-14 logits).
 The statistics are rounded to 4 significant digits, so last-bit differences between
-CPUs cannot change the files.
+CPUs cannot change the files. The digits sample is trained by ``digits_model.py`` (torch on
+the CPU, float64, one thread, fixed seed; weights rounded the same way), which also writes
+its ``.npz`` data and preprocessing JSON; its manifest entry lists them under ``data``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import argparse
 import json
 import math
 import shutil
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +38,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
+# digits_model.py sits beside this script: importable when it runs as a script or is loaded by path.
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from digits_model import build_digits_model  # noqa: E402
+
 #: Where the bundled models live: package data of ``workbench`` (see ``workbench.samples``).
 BUNDLED = HERE.parent / "workbench" / "bundled_models"
 OPSET = 17
@@ -732,6 +742,12 @@ MODELS = [
         "fixes": [],
     },
     {
+        # A trained model with real labelled data: digits_model.py writes the model, its data
+        # and its preprocessing, and gives its own manifest entry (with the data files).
+        "file": "digits_cnn.onnx",
+        "files_builder": build_digits_model,
+    },
+    {
         "file": "broken_contrib_ops.onnx",
         "builder": broken_contrib_ops,
         "kind": "broken",
@@ -853,6 +869,15 @@ def generate(out: Path) -> list[dict]:
     manifest = []
     for entry in MODELS:
         target = out / entry["file"]
+        files_builder: Callable[[Path], dict] | None = entry.get("files_builder")
+        if files_builder is not None:
+            made = files_builder(out)
+            record = dict(made["manifest"])
+            if record["file"] != entry["file"]:
+                raise RuntimeError(f"{entry['file']}: its builder made {record['file']}")
+            record["bytes"] = sum(made["files"].values())
+            manifest.append(record)
+            continue
         if entry["builder"] is not None:
             model = entry["builder"]()
             try:
