@@ -248,3 +248,177 @@ def test_a_1500_node_graph_is_built_quickly(tmp_path: Path) -> None:
     assert len(json.dumps(wire)) < 1_500_000
     print(f"1,500-node graph data in {seconds * 1000:.0f} ms, {len(json.dumps(wire)) / 1e6:.2f} MB on the wire")
     assert seconds < 5
+
+
+# ----------------------------------------------------------------------------- the diff view
+
+
+def _save(model: onnx.ModelProto, path: Path):  # type: ignore[no-untyped-def]
+    onnx.save(model, str(path))
+    return load_model(path)
+
+
+def _consumers(graph: onnx.GraphProto, tensor: str) -> list[onnx.NodeProto]:
+    return [n for n in graph.node if tensor in n.input]
+
+
+def test_the_diff_pairs_convs_onnxslim_renamed_and_removes_the_folded_batchnorms(tmp_path: Path) -> None:
+    import onnxslim
+
+    from workbench.graph_diff import diff_models
+
+    original = onnx.load(str(sample("resnet_cnn.onnx")))
+    slimmed = onnxslim.slim(onnx.load(str(sample("resnet_cnn.onnx"))))
+    before = load_model(sample("resnet_cnn.onnx"))
+    after = _save(slimmed, tmp_path / "slim.onnx")
+    diff = diff_models(before, after, before_label="original", after_label="onnxslim")
+
+    # Independently of the matcher: each Conv followed by a BatchNormalization became one Conv
+    # (under a new name) making the BatchNormalization's output.
+    produced_after = {o: n for n in slimmed.graph.node for o in n.output}
+    folded = {}
+    for conv in (n for n in original.graph.node if n.op_type == "Conv"):
+        bn = _consumers(original.graph, conv.output[0])
+        assert len(bn) == 1 and bn[0].op_type == "BatchNormalization"
+        fused = produced_after[bn[0].output[0]]
+        assert fused.op_type == "Conv" and fused.name != conv.name  # onnxslim renamed it
+        folded[conv.name] = (fused.name, bn[0].name)
+    assert len(folded) == 20
+    pairs = {m.before: m for m in diff.matches}
+    for conv, (fused, bn) in folded.items():
+        match = pairs[conv]
+        assert match.after == fused and match.rule != "name"
+        assert match.status == "changed"  # new weights and a bias input
+        assert any(c.startswith("input 2 added") for c in match.changes)
+        assert bn in diff.removed and diff.outputs_now_from[bn] == [fused]
+    # The nodes onnxslim kept under their names pair by name, unchanged.
+    kept = {n.name for n in original.graph.node} & {n.name for n in slimmed.graph.node}
+    assert kept and all(pairs[name].rule == "name" and pairs[name].after == name for name in kept)
+    for name in kept:
+        assert pairs[name].status == ("unchanged" if _same_node(original, slimmed, name) else "changed")
+    # Every node is accounted for exactly once on each side.
+    io = ("input:", "output:")
+    op_pairs = [m for m in diff.matches if not m.before.startswith(io)]
+    assert len(op_pairs) + len([r for r in diff.removed if not r.startswith(io)]) == len(original.graph.node)
+    assert len(op_pairs) + len([a for a in diff.added if not a.startswith(io)]) == len(slimmed.graph.node)
+    assert len({m.after for m in diff.matches}) == len(diff.matches)
+    counts = diff.counts()
+    assert counts["removed"] == len(diff.removed) and counts["changed"] >= 20
+
+
+def _same_node(a: onnx.ModelProto, b: onnx.ModelProto, name: str) -> bool:
+    na = next(n for n in a.graph.node if n.name == name)
+    nb = next(n for n in b.graph.node if n.name == name)
+    return na.SerializeToString(deterministic=True) == nb.SerializeToString(deterministic=True)
+
+
+def test_the_diff_of_a_real_fix_says_what_the_decomposition_replaced(tmp_path: Path) -> None:
+    from workbench.fixes import REGISTRY
+    from workbench.graph_diff import diff_models
+
+    proto = onnx.load(str(sample("broken_contrib_ops.onnx")))
+    fixed = REGISTRY["decompose-contrib-ops"].implementation(onnx.load(str(sample("broken_contrib_ops.onnx"))))
+    diff = diff_models(load_model(sample("broken_contrib_ops.onnx")), _save(fixed, tmp_path / "fixed.onnx"))
+    contrib = [n.name for n in proto.graph.node if n.domain == "com.microsoft"]
+    assert sorted(diff.removed) == sorted(contrib)
+    fixed_names = {n.name for n in fixed.graph.node}
+    assert set(diff.added) == {n for n in fixed_names if n not in {m.after for m in diff.matches}}
+    # An added node making a removed node's output replaces it.
+    made = {o: n.name for n in fixed.graph.node for o in n.output}
+    for node in proto.graph.node:
+        if node.domain == "com.microsoft":
+            assert diff.replaces[made[node.output[0]]] == [node.name]
+    untouched = [n.name for n in proto.graph.node if n.domain == ""]
+    statuses = {m.before: m.status for m in diff.matches}
+    assert all(statuses[name] == "unchanged" for name in untouched)
+
+
+def test_renamed_nodes_and_tensors_pair_through_their_connections(tmp_path: Path) -> None:
+    """A re-export that renames every node and every inner tensor: nothing pairs by name, all by
+    op type and connected tensors (propagated from the graph inputs and outputs inwards)."""
+    from workbench.graph_diff import diff_models
+
+    proto = onnx.load(str(sample("detector.onnx")))
+    renamed = onnx.ModelProto()
+    renamed.CopyFrom(proto)
+    keep = {vi.name for vi in proto.graph.input} | {vi.name for vi in proto.graph.output}
+    keep |= {t.name for t in proto.graph.initializer}
+    rename = {}
+    for i, node in enumerate(renamed.graph.node):
+        node.name = f"n{i}"
+        for k, out in enumerate(node.output):
+            if out and out not in keep:
+                rename[out] = f"t{i}_{k}"
+                node.output[k] = rename[out]
+    for node in renamed.graph.node:
+        for k, inp in enumerate(node.input):
+            node.input[k] = rename.get(inp, inp)
+    del renamed.graph.value_info[:]
+    diff = diff_models(load_model(sample("detector.onnx")), _save(renamed, tmp_path / "renamed.onnx"))
+    assert diff.added == [] and diff.removed == []
+    expected = {n.name: f"n{i}" for i, n in enumerate(proto.graph.node)}
+    pairs = {m.before: m for m in diff.matches if not m.before.startswith(("input:", "output:"))}
+    assert {b: m.after for b, m in pairs.items()} == expected
+    assert {m.status for m in pairs.values()} == {"renamed"}
+    assert {m.rule for m in pairs.values()} <= {"outputs", "inputs", "connected tensors"}
+    assert "connected tensors" in {m.rule for m in pairs.values()} or "inputs" in {m.rule for m in pairs.values()}
+
+
+def test_a_changed_attribute_is_a_change_and_the_diff_graph_marks_it(tmp_path: Path) -> None:
+    from workbench.graph_diff import DIFF_COLORS, diff_graph, diff_models
+
+    proto = onnx.load(str(sample("resnet_cnn.onnx")))
+    edited = onnx.ModelProto()
+    edited.CopyFrom(proto)
+    pool = next(n for n in edited.graph.node if n.op_type == "MaxPool")
+    for attr in pool.attribute:
+        if attr.name == "kernel_shape":
+            attr.ints[:] = [2, 2]
+    bn = next(n for n in edited.graph.node if n.op_type == "BatchNormalization")
+    relu = next(n for n in edited.graph.node if bn.output[0] in n.input)
+    relu.input[list(relu.input).index(bn.output[0])] = bn.input[0]  # bypass the first BatchNormalization
+    edited.graph.node.remove(bn)
+    before = load_model(sample("resnet_cnn.onnx"))
+    after = _save(edited, tmp_path / "edited.onnx")
+    diff = diff_models(before, after)
+    match = next(m for m in diff.matches if m.before == pool.name)
+    assert match.status == "changed" and match.changes == ["attribute kernel_shape: [3, 3] → [2, 2]"]
+    assert diff.removed == [bn.name]
+    relu_match = next(m for m in diff.matches if m.before == relu.name)
+    assert relu_match.status == "changed" and relu_match.changes[0].startswith("input 0:")
+
+    data = diff_graph(before, after)
+    overlay = data.overlay("diff")
+    assert data.overlays[0] is overlay and overlay.source == diff.summary()
+    assert overlay.values[pool.name] == "changed" and overlay.colors[pool.name] == DIFF_COLORS["changed"]
+    assert overlay.values[bn.name] == "removed"
+    removed = data.node(bn.name)
+    assert removed.mark == "removed" and removed.op_type == "BatchNormalization"
+    # The removed node is wired where it was: from the Conv before it to the Relu after it.
+    assert set(data.producers(removed.id)) == {next(n.name for n in proto.graph.node if bn.input[0] in n.output)}
+    assert data.consumers(removed.id) == [relu.name]
+    assert data.node(pool.name).mark == "changed" and "kernel_shape" in data.node(pool.name).details["diff"]
+    unchanged = [n for n in data.op_nodes() if overlay.values.get(n.id) == "unchanged"]
+    assert unchanged and all(n.mark == "" for n in unchanged)
+    assert len(data.op_nodes()) == len(edited.graph.node) + 1
+    assert GraphData.from_json(data.to_json()) == data
+    assert any("Matching" in note for note in data.notes)
+
+
+@requires_rtx
+def test_the_diff_of_a_fix_session_step(workspace) -> None:
+    from workbench.fixing import FixStep, apply_fix, start_session
+    from workbench.graph_diff import fix_diff_graph
+
+    model = load_model(sample("broken_contrib_ops.onnx"))
+    fs = start_session(model, workspace=workspace)
+    step = apply_fix(fs, "decompose-contrib-ops")
+    assert isinstance(step, FixStep), step
+    data = fix_diff_graph(fs)
+    overlay = data.overlay("diff")
+    assert overlay.values["/mlp/fc1/FusedMatMul"] == "removed"
+    added = [k for k, v in overlay.values.items() if v == "added"]
+    assert added and all(k in {n.id for n in data.nodes} for k in added)
+    assert "decompose-contrib-ops" in data.title
+    # The after model parses: the status overlay comes from the step's own diagnosis.
+    assert step.after.parse_ok and data.overlay("status").values

@@ -97,6 +97,8 @@ class GraphNode(JsonRecord):
     notes: list[NodeNote] = field(default_factory=list)
     #: A second line for the box (the first output's shape, or the layer's precision).
     sublabel: str = ""
+    #: In a diff graph: "added" | "removed" | "changed" | "renamed" ("" unchanged or no diff).
+    mark: str = ""
 
 
 @dataclass
