@@ -295,7 +295,10 @@ def test_the_diff_pairs_convs_onnxslim_renamed_and_removes_the_folded_batchnorms
     kept = {n.name for n in original.graph.node} & {n.name for n in slimmed.graph.node}
     assert kept and all(pairs[name].rule == "name" and pairs[name].after == name for name in kept)
     for name in kept:
-        assert pairs[name].status == ("unchanged" if _same_node(original, slimmed, name) else "changed")
+        assert (pairs[name].status == "unchanged") == _same_node(original, slimmed, name), name
+    # The Gemm now makes the graph output itself (its Identity is gone): a rename, not a change.
+    assert pairs["/fc/Gemm"].status == "renamed" and pairs["/fc/Gemm"].changes == ["output 0: /fc/Gemm_output_0 → logits"]
+    assert "/output/logits/Identity" in diff.removed
     # Every node is accounted for exactly once on each side.
     io = ("input:", "output:")
     op_pairs = [m for m in diff.matches if not m.before.startswith(io)]

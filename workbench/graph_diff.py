@@ -17,7 +17,8 @@ in this order, each rule only among nodes the rules before left unpaired (:data:
 
 A paired node is *changed* when its op type, domain, attributes or inputs differ (an input is
 the same when it is the paired tensor; initializers are compared by content, so a renamed
-but equal weight is no change), *renamed* when only its name differs, else *unchanged*.
+but equal weight is no change), *renamed* when only its name or its output tensors' names
+differ, else *unchanged*.
 Unpaired nodes are *removed* (only before) or *added* (only after); an added node that makes
 a removed node's output tensor *replaces* it (FusedMatMul decomposed into MatMul). Graph
 inputs and outputs pair by name and change with their dtype or shape.
@@ -48,7 +49,7 @@ MATCHING_RULE = (
     "input tensors (through the tensors already paired), and by op type and connected tensors (an input "
     "or output shared with a paired neighbour at the same slot), repeated until nothing new pairs. "
     "A pair is changed when op, attributes or inputs differ (weights compared by content), renamed when "
-    "only the name differs; unpaired nodes are removed or added."
+    "only its name or its outputs' names differ; unpaired nodes are removed or added."
 )
 
 #: The diff overlay's categories, their colours and legend labels, in legend order.
@@ -63,7 +64,7 @@ DIFF_LABELS = {
     "added": "added (only after)",
     "removed": "removed (only before)",
     "changed": "changed (op, attributes or inputs)",
-    "renamed": "renamed (same op, attributes and inputs)",
+    "renamed": "renamed (node or output names only)",
     "unchanged": "unchanged",
 }
 RULES = ("name", "outputs", "inputs", "connected tensors")
@@ -375,10 +376,11 @@ def diff_models(
             diff.removed.append(a.ids[i])
             continue
         changes = matcher.changes(i, j)
-        renamed = a.nodes[i].name != b.nodes[j].name
-        status = "changed" if changes else "renamed" if renamed else "unchanged"
-        if renamed:
-            changes = [*changes, f"name: {a.ids[i]} → {b.ids[j]}"]
+        names = [f"name: {a.ids[i]} → {b.ids[j]}"] if a.nodes[i].name != b.nodes[j].name else []
+        names += [f"output {k}: {oa} → {ob}" for k, (oa, ob) in enumerate(zip(a.nodes[i].output, b.nodes[j].output))
+                  if oa != ob]
+        status = "changed" if changes else "renamed" if names else "unchanged"
+        changes = [*changes, *names]
         diff.matches.append(NodeMatch(before=a.ids[i], after=b.ids[j], rule=matcher.rule[i], status=status,
                                       changes=changes))
     diff.added = [b.ids[j] for j in range(len(b.nodes)) if j not in matcher.pair_ba]
