@@ -713,19 +713,32 @@ def cmd_engine_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_compat(args: argparse.Namespace) -> int:
-    from workbench.compat import check_versions
+    from pathlib import Path
+
+    from workbench.archives import safe_text
+    from workbench.compat import check_versions, compat_json, export_environments, parse_specs
     from workbench.errors import WorkbenchError
+    from workbench.fixing import parse_input_values
     from workbench.model import load_model
     from workbench.shapes import parse_shape_specs
     from workbench.summary import summarize
 
+    # Every argument is checked before anything is installed or parsed (bad input: exit 2).
+    specs = [v.strip() for v in (args.versions or "").split(",") if v.strip()]
+    parse_specs(specs, args.backend)
+    input_values = parse_input_values(args.input_value)
+    if args.export and Path(args.export).exists() and not Path(args.export).is_dir():
+        raise WorkbenchError(f"--export {safe_text(args.export)} is a file, not a folder.")
     model = load_model(args.model)  # the checks (and external-data rules) before any backend runs
-    _check_names(args, model, summarize(model))
-    versions = [v.strip() for v in (args.versions or "").split(",") if v.strip()]
+    summary = summarize(model)
+    _check_names(args, model, summary)
+    unknown = sorted(set(input_values) - {t.name for t in summary.inputs})
+    if unknown:
+        raise WorkbenchError(f"--input-value names {unknown[0]!r}, which is not an input of the model.")
     say = (lambda m: print(f"  {m}", file=sys.stderr)) if not args.json else None
     report = check_versions(
         model.path,
-        versions,
+        specs,
         backend=args.backend,
         existing=list(args.env or []),
         build_check=args.build_check,
@@ -733,14 +746,42 @@ def cmd_compat(args: argparse.Namespace) -> int:
         shapes=parse_shape_specs(args.shapes) or None,
         timeout=args.timeout,
         progress=say,
+        model=model,
+        cache=not args.no_cache,
+        cuda=args.cuda,
+        driver=args.driver,
+        try_fixes=args.try_fixes,
+        input_values=input_values,
     )
-    if args.output:
-        _workspace(args).save_result("compat_reports", report, label=model.name)
     ran = [v for v in report.versions if v.environment_error is None]
     if not ran:
         raise WorkbenchError("No version could be run: " + " ".join(v.environment_error or "" for v in report.versions))
+    if args.output:
+        _workspace(args).save_result("compat_reports", report, label=model.name)
+    if args.export:
+        import shutil
+        import tempfile
+
+        # Staged beside the folder and moved in per version: a failure leaves it as it was.
+        target_dir = Path(args.export)
+        target_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".compat-export-", dir=target_dir.parent))
+        try:
+            written = export_environments(report, staging)
+            for sub in sorted(staging.iterdir()):
+                shutil.copy2(model.path, sub / Path(report.model).name)
+            target_dir.mkdir(exist_ok=True)
+            for sub in sorted(staging.iterdir()):
+                final = target_dir / sub.name
+                if final.exists():
+                    shutil.rmtree(final)
+                sub.rename(final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if say:
+            say(f"wrote requirements.lock, Dockerfile and check.py for {len(written)} version(s) under {safe_text(str(target_dir))}")
     if args.json:
-        _print_json(report.to_dict())
+        _print_json(compat_json(report))
     else:
         print(f"{model.name} across {args.backend} versions" + (f" (build check for {report.target})" if report.build_check else ""))
         for v in report.versions:
@@ -750,11 +791,26 @@ def cmd_compat(args: argparse.Namespace) -> int:
             parse = "parses" if v.parse_ok else f"does not parse ({len(v.parse_errors)} error(s))"
             build = "" if v.build_ok is None else (", builds" if v.build_ok else f", build fails: {v.build_errors[0] if v.build_errors else '?'}")
             size = f", {v.engine_bytes / 2**20:.2f} MiB" if v.engine_bytes else ""
-            print(f"  {v.version:<12} {parse}{build}{size}")
-            for error in v.parse_errors[:3]:
-                print(f"      {error.get('node_name') or error.get('op_type') or '?'}: {error.get('desc')}")
+            layers = ""
+            if v.layer_count is not None:
+                mix = ", ".join(f"{n} {p}" for p, n in sorted((v.precision_counts or {}).items()))
+                layers = f", {v.layer_count} layers ({mix})"
+            print(f"  {v.version:<12} {parse}{build}{size}{layers}" + ("  [cached]" if v.cached else ""))
+            for error in v.errors[:3]:
+                where = error.node_name or error.op_type or "?"
+                print(f"      {safe_text(where)}: {safe_text(error.message.splitlines()[0] if error.message else '')[:200]}")
+                if error.fixes:
+                    print(f"          fixes: {', '.join(error.fixes)}")
+            if v.fix is not None and v.fix.sentence:
+                print(f"      fix: {safe_text(v.fix.sentence)}")
+        if report.first_accepting:
+            print(f"  accepted from {report.first_accepting} to {report.last_accepting}")
+        else:
+            print("  no version checked accepts it")
         for note in report.differences:
-            print(f"  - {note}")
+            print(f"  - {safe_text(note)}")
+        for warning in report.warnings:
+            print(f"  warning: {safe_text(warning)}")
     accepted = all(v.parse_ok and v.build_ok is not False for v in ran)
     return EXIT_OK if accepted else EXIT_FAILED
 
@@ -1533,13 +1589,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--versions",
         default="1.4,1.5,1.6,1.7",
-        help="versions to try, each in its own managed environment (default: %(default)s)",
+        metavar="SPEC[,SPEC...]",
+        help="versions to try, each in its own managed environment: 1.6 (newest 1.6.x), 1.6.1.120, "
+        "or a pip requirement such as tensorrt-rtx==1.6.1.120 (default: %(default)s)",
     )
     p.add_argument("--backend", choices=["tensorrt-rtx", "tensorrt"], default="tensorrt-rtx")
     p.add_argument("--env", action="append", metavar="PATH", help="also an existing environment or Python with the backend")
-    p.add_argument("--build-check", action="store_true", help="also build an engine with each version")
+    p.add_argument(
+        "--build-check",
+        action="store_true",
+        help="also build an engine with each version (layer count, precision mix, fusions, engine size)",
+    )
     p.add_argument("--target", help="compute capability for TensorRT-RTX's build check (default: sm89)")
     p.add_argument("--shapes", action="append", metavar="NAME:MIN,OPT,MAX")
+    p.add_argument("--cuda", metavar="VERSION", help="the CUDA of the deployment: warn about versions built for another")
+    p.add_argument("--driver", metavar="VERSION", help="the NVIDIA driver of the deployment: warn when it is too old")
+    p.add_argument(
+        "--try-fixes",
+        action="store_true",
+        help="for a version that does not parse the model, apply the fixes for its errors and parse again in it",
+    )
+    p.add_argument("--input-value", action="append", metavar="NAME=JSON", help="an input's value (for set-input-constant)")
+    p.add_argument(
+        "--export",
+        metavar="DIR",
+        help="write requirements.lock, Dockerfile and check.py for each version into DIR/<backend>-<version>/",
+    )
+    p.add_argument("--no-cache", action="store_true", help="check again even if the same check was done before")
     p.add_argument("--timeout", type=_seconds, default=600.0)
     p.add_argument("-o", "--output", help="workspace folder to keep the report in")
     p.add_argument("--json", action="store_true")

@@ -16,6 +16,7 @@ A failure is one sentence naming the version and why.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -53,12 +54,22 @@ class BackendEnvironment(JsonRecord):
     managed: bool = True
     created_seconds: float | None = None
     notes: list[str] = field(default_factory=list)
+    #: The CUDA major version the installed wheels are built for ("13" from
+    #: ``tensorrt_rtx_cu13``), read from the environment's package metadata; None: unknown.
+    cuda: str | None = None
+    #: The pip requirement the environment was made from (``tensorrt-rtx==1.6.*``).
+    requirement: str = ""
 
 
 def envs_root() -> Path:
     from workbench.workspace import default_root
 
     return default_root() / "envs"
+
+
+def pin(backend: str, version: str) -> str:
+    """The pip requirement of a backend version: ``1.6`` is the newest 1.6.x, a full version exact."""
+    return _pin(backend, version)
 
 
 def _pin(backend: str, version: str) -> str:
@@ -70,9 +81,35 @@ def _pin(backend: str, version: str) -> str:
     return f"{distribution}=={version}" if len(parts) >= 3 else f"{distribution}=={version}.*"
 
 
-def _probe(python: str, module: str) -> str:
+#: Run inside an environment: the backend's version, and the CUDA major its wheels name
+#: (``tensorrt_rtx_cu13``, ``tensorrt_cu12``), from that environment's own package metadata.
+_PROBE = """
+import importlib.metadata as md, json, re, sys
+import {module} as m
+cuda = None
+seen, todo = set(), [{distribution!r}]
+while todo and cuda is None:
+    name = todo.pop()
+    if name in seen:
+        continue
+    seen.add(name)
+    found = re.search(r"_cu(\\d+)", name)
+    if found:
+        cuda = found.group(1)
+        break
+    try:
+        reqs = md.requires(name) or []
+    except md.PackageNotFoundError:
+        continue
+    todo += [re.split(r"[ ;<>=!~\\[]", r, maxsplit=1)[0] for r in reqs if "extra ==" not in r]
+print(json.dumps({{"version": m.__version__, "cuda": cuda}}))
+"""
+
+
+def _probe_details(python: str, backend: str) -> tuple[str, str | None]:
+    distribution, module = DISTRIBUTIONS[backend]
     done = subprocess.run(
-        [python, "-c", f"import {module} as m; print(m.__version__)"],
+        [python, "-c", _PROBE.format(module=module, distribution=distribution)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -81,7 +118,16 @@ def _probe(python: str, module: str) -> str:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["it does not import"])[-1]
         raise EnvironmentError_(f"{module} does not import with {python}: {last}")
-    return done.stdout.strip()
+    try:
+        raw = json.loads(done.stdout.strip().splitlines()[-1])
+        return str(raw["version"]), (str(raw["cuda"]) if raw.get("cuda") else None)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise EnvironmentError_(f"{module} with {python} did not say its version ({done.stdout.strip()[:80]!r}).") from exc
+
+
+def _probe(python: str, module: str) -> str:
+    backend = next(b for b, (_, m) in DISTRIBUTIONS.items() if m == module)
+    return _probe_details(python, backend)[0]
 
 
 def _installer(python: str) -> list[str]:
@@ -123,10 +169,25 @@ def ensure_environment(
         try:
             env = BackendEnvironment.from_json(record.read_text())
             if Path(env.python).exists():
+                if env.cuda is None or not env.requirement:
+                    # A record from before these fields: read them once from the environment.
+                    env.version, env.cuda = _probe_details(env.python, backend)
+                    env.requirement = env.requirement or _pin(backend, version)
+                    _write_record(record, env)
                 return env
         except (ValueError, TypeError, KeyError):
             pass  # a damaged record: build again
         shutil.rmtree(final, ignore_errors=True)
+    if len(version.split(".")) >= 3:
+        # An exact version another environment already holds ("1.6" made 1.6.1.120): reuse it.
+        for other in list_environments(root):
+            same = other.version == version or other.version.startswith(version + ".")
+            if other.backend == backend and same and Path(other.python).exists():
+                if other.cuda is None:
+                    other.version, other.cuda = _probe_details(other.python, backend)
+                    other.requirement = other.requirement or _pin(backend, other.requested or version)
+                    _write_record(Path(other.path) / "workbench-environment.json", other)
+                return dataclasses.replace(other, requested=version, requirement=_pin(backend, version))
     partial = root / f"{backend}-{version}.partial"
     started = time.perf_counter()
     python = partial / "bin" / "python"
@@ -151,7 +212,7 @@ def ensure_environment(
         if "not on the package index" in sentence:
             shutil.rmtree(partial, ignore_errors=True)  # nothing to resume: leave nothing behind
         raise EnvironmentError_(sentence)
-    installed = _probe(str(python), module)
+    installed, cuda = _probe_details(str(python), backend)
     env = BackendEnvironment(
         backend=backend,
         requested=version,
@@ -159,6 +220,8 @@ def ensure_environment(
         python=str(final / "bin" / "python"),
         path=str(final),
         created_seconds=time.perf_counter() - started,
+        cuda=cuda,
+        requirement=_pin(backend, version),
     )
     # Written into the partial folder first: the rename is what makes it "ready".
     (partial / "workbench-environment.json").write_text(env.to_json())
@@ -179,8 +242,38 @@ def existing_environment(path: str | os.PathLike[str], backend: str) -> BackendE
     python = where / "bin" / "python" if where.is_dir() else where
     if not python.exists():
         raise EnvironmentError_(f"{path} is neither a Python environment nor a Python interpreter.")
-    version = _probe(str(python), DISTRIBUTIONS[backend][1])
-    return BackendEnvironment(backend=backend, requested="", version=version, python=str(python), path=str(where), managed=False)
+    version, cuda = _probe_details(str(python), backend)
+    return BackendEnvironment(
+        backend=backend,
+        requested="",
+        version=version,
+        python=str(python),
+        path=str(where),
+        managed=False,
+        cuda=cuda,
+        requirement=f"{DISTRIBUTIONS[backend][0]}=={version}",
+    )
+
+
+def _write_record(record: Path, env: BackendEnvironment) -> None:
+    tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(env.to_json())
+        tmp.replace(record)  # atomic: a reader never sees half a record
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def freeze(env: BackendEnvironment) -> str:
+    """The environment's packages pinned (``name==version`` lines, sorted), as pip reports them."""
+    uv = shutil.which("uv")
+    command = [uv, "pip", "freeze", "--python", env.python] if uv else [env.python, "-m", "pip", "freeze"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
+        raise EnvironmentError_(f"Listing the packages of {env.python} failed: {last}")
+    pins = [ln.strip() for ln in done.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+    return "\n".join(sorted(pins, key=str.lower)) + "\n"
 
 
 def worker_env(env: BackendEnvironment) -> dict[str, str]:
