@@ -149,3 +149,95 @@ def test_a_1500_node_model_draws_in_a_measured_time(tmp_path: Path) -> None:
         assert stats["drawMs"] < 30_000
         assert find_s < 10
     assert [u for u in requests if not _local(u)] == []
+
+
+@pytest.mark.rtx
+def test_the_diff_after_a_fix_marks_what_it_removed_and_added(tmp_path: Path) -> None:
+    from conftest import has_module
+
+    if not has_module("tensorrt-rtx"):
+        pytest.skip("TensorRT-RTX is not installed (pip install 'trt-workbench[rtx]')")
+    requests: list[str] = []
+    with streamlit_server(tmp_path / "home", "--sample", "broken_contrib_ops.onnx") as url, browser_page(1400, 2200) as page:
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{url}/")
+        _wait_drawn(page)
+        page.get_by_role("link", name="Diagnose & fix").click()
+        page.get_by_role("button", name="Diagnose").click()
+        page.get_by_role("button", name="Apply: Decompose onnxruntime contrib ops into standard ops").first.click(
+            timeout=120_000
+        )
+        page.get_by_text("outputs match the original").wait_for(timeout=120_000)
+        # The graph switched to the diff of the fix on its own.
+        frame = _wait_drawn(page)
+        legend = frame.locator("#legend")
+        legend.get_by_text("Diff: original → after decompose-contrib-ops").wait_for(timeout=60_000)
+        legend_text = legend.inner_text()
+        for label in ("added (only after)", "removed (only before)", "unchanged"):
+            assert label in legend_text
+        marks = _graph_frame(page).locator("body").evaluate(
+            """() => { const g = window.__graph; const out = {};
+                       g.cy.nodes().forEach(n => { const m = (g.byId.get(n.id()).mark || 'unchanged');
+                                                 out[m] = (out[m] || 0) + 1; });
+                       return {marks: out, removedDashed: g.cy.getElementById('/mlp/fc1/FusedMatMul').style('border-style'),
+                               colour: g.cy.getElementById('/mlp/fc1/FusedMatMul').data('color')}; }"""
+        )
+        assert marks["marks"]["removed"] == 3 and marks["marks"]["added"] == 9, marks
+        assert marks["removedDashed"] == "dashed" and marks["colour"] == "#cf222e"
+        # Step through the changes: the first one (top to bottom) is selected and explained.
+        frame.get_by_role("button", name="Next change").click()
+        details = frame.locator("#details")
+        details.locator(".note.diff").wait_for(timeout=10_000)
+        first = details.inner_text()
+        assert "only in" in first
+        assert frame.locator("#changes-count").inner_text().startswith("1 of 12")
+        # Find the removed node by name: its details say it is gone and what makes its output now.
+        box = frame.get_by_role("searchbox", name="Find node")
+        box.fill("/mlp/act/BiasGelu")
+        box.press("Enter")
+        details.locator("h3", has_text="/mlp/act/BiasGelu").wait_for(timeout=10_000)
+        text = details.inner_text()
+        assert "removed: only in original" in text and "/mlp/act/BiasGelu/Mul_5" in text
+        # The table of what changed sits under the graph; a row finds its node.
+        page.get_by_text(re.compile(r"12 node\(s\) differ")).wait_for(timeout=30_000)
+        screenshot(page, "graph_diff_after_fix")
+        assert "Traceback" not in page.inner_text("body")
+    assert [u for u in requests if not _local(u)] == []
+
+
+def test_the_diff_between_two_models_chosen_by_the_user(tmp_path: Path) -> None:
+    import onnx
+    import onnxslim
+
+    from workbench.samples import samples_dir
+
+    slim_path = tmp_path / "resnet_slim.onnx"
+    onnx.save(onnxslim.slim(onnx.load(str(samples_dir() / "resnet_cnn.onnx"))), str(slim_path))
+    requests: list[str] = []
+    with streamlit_server(tmp_path / "home", "--sample", "resnet_cnn.onnx") as url, browser_page(1400, 2000) as page:
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{url}/")
+        _wait_drawn(page)
+        page.locator('[data-testid="stSelectbox"]').filter(has_text=re.compile("^View")).click()
+        page.get_by_role("option", name="Diff with another model…").click()
+        page.get_by_text("Second model (.onnx").wait_for(timeout=30_000)
+        page.locator('input[type="file"]').last.set_input_files(str(slim_path))
+        frame = _graph_frame(page)
+        frame.locator("#legend").get_by_text("Diff: resnet_cnn.onnx → resnet_slim.onnx").wait_for(timeout=120_000)
+        frame = _wait_drawn(page)
+        counts = _graph_frame(page).locator("body").evaluate(
+            """() => { const g = window.__graph; const out = {};
+                       for (const n of g.graph.nodes) out[n.mark || 'unchanged'] = (out[n.mark || 'unchanged'] || 0) + 1;
+                       return out; }"""
+        )
+        assert counts["removed"] == 21 and counts["changed"] == 20, counts  # 20 BatchNorms folded + an Identity
+        box = frame.get_by_role("searchbox", name="Find node")
+        box.fill("/layer1/layer1.0/conv1/Conv_output_0")
+        box.press("Enter")
+        details = frame.locator("#details")
+        details.locator(".note.diff").wait_for(timeout=10_000)
+        text = details.inner_text()
+        assert "paired with /layer1/layer1.0/conv1/Conv (by connected tensors)" in text
+        screenshot(page, "graph_diff_two_models")
+        assert "Traceback" not in page.inner_text("body")
+    assert [u for u in requests if not _local(u)] == []

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from workbench.engine_report import EngineReport
 
 ONNX_VIEW = "ONNX graph"
+#: Views of the fix history (shown once a fix is applied) and of another model.
+DIFF_FIXES = "Diff: original → after the fixes"
+DIFF_LAST = "Diff: the last fix"
+DIFF_OTHER = "Diff with another model…"
 #: Frame height of the component, in pixels.
 HEIGHT = 640
 
@@ -58,21 +62,38 @@ def _graph_fragment(where: str, label: str) -> None:
         return
     diagnosis = _diagnosis(sess)
     engines = _engines(sess)
-    views = [ONNX_VIEW, *engines]
+    fixes = _fix_views(sess)
+    views = [ONNX_VIEW, *fixes, *engines, DIFF_OTHER]
     comp_key = f"{where}_graph"
     value = st.session_state.get(comp_key)
     view = ONNX_VIEW
     header, picker = st.columns([2, 3])
     header.markdown(f"**{label}**")
-    if len(views) > 1:
-        chosen = picker.selectbox("View", views, key=f"{where}_graph_view", label_visibility="collapsed")
-        view = chosen if chosen in views else ONNX_VIEW
-    payload = _payload(sess, diagnosis, view, engines)
+    view_key = f"{where}_graph_view"
+    if fixes and st.session_state.get(f"{where}_graph_steps") != len(_steps(sess)):
+        # A new fix was applied (or one undone): show what it changed.
+        st.session_state[f"{where}_graph_steps"] = len(_steps(sess))
+        st.session_state[view_key] = next(iter(fixes))
+    chosen = picker.selectbox("View", views, key=view_key)
+    view = chosen if chosen in views else ONNX_VIEW
+    if view in fixes:
+        payload = _diff_payload(sess, view, fixes[view])
+    elif view == DIFF_OTHER:
+        other = _other_model(sess, where)
+        if other is None:
+            st.caption(
+                "Choose a second ONNX model: the graph shows the current model's nodes changed, added and "
+                "removed in it. " + _rule_text()
+            )
+            return
+        payload = _other_payload(sess, other)
+    else:
+        payload = _payload(sess, diagnosis, view, engines)
     overlays = payload["overlays"]
     titles = {o["id"]: o["title"] for o in overlays}
     ids = list(titles)
-    preferred = "status" if "status" in titles else ids[0] if ids else None
-    overlay_key = f"{where}_graph_overlay_{payload['kind']}"
+    preferred = "diff" if "diff" in titles else "status" if "status" in titles else ids[0] if ids else None
+    overlay_key = f"{where}_graph_overlay_{payload['kind']}" + ("_diff" if "diff" in titles else "")
     overlay = None
     if ids:
         current = st.session_state.get(overlay_key)
@@ -88,8 +109,133 @@ def _graph_fragment(where: str, label: str) -> None:
     if payload.get("notes"):
         st.caption(" · ".join(payload["notes"]))
     chosen_overlay = next((o for o in overlays if o["id"] == overlay), None)
-    if chosen_overlay is not None and chosen_overlay["id"] not in ("operator", "type") and chosen_overlay["values"]:
+    if "diff" in titles:
+        _diff_table(where, payload)
+    elif chosen_overlay is not None and chosen_overlay["id"] not in ("operator", "type") and chosen_overlay["values"]:
         _side_table(where, payload, chosen_overlay)
+
+
+def _rule_text() -> str:
+    from workbench.graph_diff import MATCHING_RULE
+
+    return MATCHING_RULE
+
+
+def _steps(sess: Session) -> list[Any]:
+    fs = sess.fix_session
+    return list(fs.steps) if fs is not None else []
+
+
+def _fix_views(sess: Session) -> dict[str, tuple[int, int]]:
+    """Diff views of the fix history: label -> (from step, to step); 0 is the original model."""
+    steps = _steps(sess)
+    if not steps:
+        return {}
+    views = {DIFF_FIXES: (0, len(steps))}
+    if len(steps) > 1:
+        views[f"{DIFF_LAST} ({steps[-1].fix_id})"] = (len(steps) - 1, len(steps))
+    return views
+
+
+def _diff_payload(sess: Session, view: str, span: tuple[int, int]) -> dict[str, Any]:
+    fs = sess.fix_session
+    assert fs is not None
+    start, end = span
+    hashes = [fs.original_hash, *(s.content_hash for s in fs.steps)]
+    fingerprint = hashlib.sha256(repr(("fixes", hashes[start], hashes[end], start, end, view)).encode()).hexdigest()
+    return _cached_diff(fingerprint, _DiffInputs(fs, start, end))
+
+
+class _DiffInputs:
+    def __init__(self, fs: Any, start: int, end: int) -> None:
+        self.fs, self.start, self.end = fs, start, end
+
+
+@st.cache_data(show_spinner="Pairing the nodes of both graphs…", max_entries=12)
+def _cached_diff(fingerprint: str, _inputs: _DiffInputs) -> dict[str, Any]:
+    from workbench.graph_diff import fix_diff_graph
+
+    del fingerprint
+    return fix_diff_graph(_inputs.fs, _inputs.start, _inputs.end).to_wire()
+
+
+def _other_model(sess: Session, where: str) -> Any:
+    """The second model of a two-model diff: an upload, kept across reruns."""
+    from workbench.errors import WorkbenchError
+    from workbench.model import load_model
+
+    upload = st.file_uploader(
+        "Second model (.onnx, or a .zip of its folder)", type=["onnx", "zip"], key=f"{where}_graph_other_upload"
+    )
+    store = f"{where}_graph_other_model"
+    if upload is None:
+        st.session_state.pop(store, None)
+        return None
+    marker = (upload.name, upload.size)
+    held = st.session_state.get(store)
+    if held is not None and held[0] == marker:
+        return held[1]
+    try:
+        other = load_model(upload.getvalue(), name=upload.name, workspace=sess.workspace)
+    except WorkbenchError as exc:
+        st.error(exc.message)
+        return None
+    st.session_state[store] = (marker, other)
+    return other
+
+
+def _other_payload(sess: Session, other: Any) -> dict[str, Any]:
+    assert sess.model is not None
+    fingerprint = hashlib.sha256(
+        repr(("other", sess.model.content_hash, other.content_hash)).encode()
+    ).hexdigest()
+    return _cached_other(fingerprint, _OtherInputs(sess.model, other))
+
+
+class _OtherInputs:
+    def __init__(self, before: Any, after: Any) -> None:
+        self.before, self.after = before, after
+
+
+@st.cache_data(show_spinner="Pairing the nodes of both graphs…", max_entries=12)
+def _cached_other(fingerprint: str, _inputs: _OtherInputs) -> dict[str, Any]:
+    from workbench.graph_diff import diff_graph
+
+    del fingerprint
+    return diff_graph(_inputs.before, _inputs.after, before_label=_inputs.before.name,
+                      after_label=_inputs.after.name).to_wire()
+
+
+def _diff_table(where: str, payload: dict[str, Any]) -> None:
+    """What changed, one row per node that is not unchanged; a row click finds the node."""
+    order = {"removed": 0, "added": 1, "changed": 2, "renamed": 3}
+    rows = [
+        {
+            "diff": n["mark"],
+            "node": n["id"],
+            "op": n.get("op_type", ""),
+            "paired with": (n.get("details") or {}).get("paired with", ""),
+            "what changed": (n.get("details") or {}).get("diff", "").partition(": ")[2],
+        }
+        for n in payload["nodes"]
+        if n.get("mark")
+    ]
+    rows.sort(key=lambda r: order.get(r["diff"], 9))
+    pick_key = f"{where}_graph_pick"
+    table_key = f"{where}_graph_diff_table_{payload['key']}"
+
+    def picked() -> None:
+        state = st.session_state.get(table_key)
+        chosen = getattr(getattr(state, "selection", None), "rows", None)
+        if chosen is None and isinstance(state, dict):
+            chosen = state.get("selection", {}).get("rows")
+        if chosen:
+            st.session_state[pick_key] = rows[chosen[0]]["node"]
+
+    st.caption(f"{len(rows):,} node(s) differ (click a row to find the node). {_rule_text()}")
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch", height=min(320, 38 + 35 * len(rows)),
+                     on_select=picked, selection_mode="single-row", key=table_key)
 
 
 def _selection(payload: dict[str, Any], value: dict[str, Any] | None, picked: str | None) -> str | None:

@@ -150,6 +150,10 @@
     { selector: "node.io", style: { shape: "round-rectangle", "corner-radius": 12, "border-width": 2, "border-color": "#333" } },
     { selector: "node.has-error", style: { "border-width": 3, "border-color": "#cf222e" } },
     { selector: "node.has-warning", style: { "border-width": 2, "border-color": "#d4a72c", "border-style": "dashed" } },
+    { selector: "node.mark-added", style: { "border-width": 3, "border-color": "#1a7f37" } },
+    { selector: "node.mark-changed", style: { "border-width": 3, "border-color": "#bc4c00" } },
+    { selector: "node.mark-renamed", style: { "border-width": 2, "border-color": "#8250df" } },
+    { selector: "node.mark-removed", style: { "border-width": 3, "border-color": "#a40e26", "border-style": "dashed", "background-opacity": 0.7 } },
     { selector: "node.sel", style: { "border-width": 4, "border-color": "#0969da", "underlay-color": "#0969da", "underlay-opacity": 0.25, "underlay-padding": 6 } },
     { selector: "node.hit", style: { "underlay-color": "#f2cc0c", "underlay-opacity": 0.5, "underlay-padding": 5 } },
     { selector: "node.faded", style: { opacity: 0.28 } },
@@ -229,6 +233,7 @@
       const notes = n.notes || [];
       if (notes.some((x) => x.severity === "error")) classes.push("has-error");
       else if (notes.some((x) => x.severity === "warning")) classes.push("has-warning");
+      if (n.mark) classes.push("mark-" + n.mark);
       elements.push({
         group: "nodes",
         data: { id: n.id, text: sub ? label + "\n" + sub : label, w: sizes[i][0], h: sizes[i][1], color: "#d9d9d9", fg: "#1f2328" },
@@ -293,7 +298,26 @@
       crossings: lay.crossings,
     };
     state.minimap.bbox = null;
+    // The diff's changes (added, removed, changed), top to bottom, for the ◀ ▶ buttons.
+    state.changes = nodes
+      .map((n, i) => [n, i])
+      .filter(([n]) => n.mark === "added" || n.mark === "removed" || n.mark === "changed")
+      .sort((a, b) => lay.y[a[1]] - lay.y[b[1]] || lay.x[a[1]] - lay.x[b[1]])
+      .map(([n]) => n.id);
+    state.changeAt = -1;
+    $("changes").hidden = !state.changes.length;
+    $("changes-count").textContent = state.changes.length ? `${state.changes.length} changes` : "";
     return t0;
+  }
+
+  function stepChange(delta) {
+    const list = state.changes || [];
+    if (!list.length) return;
+    state.changeAt = (state.changeAt + delta + list.length) % list.length;
+    const id = list[state.changeAt];
+    select(id, { center: true, send: true });
+    const n = state.byId.get(id);
+    $("changes-count").textContent = `${state.changeAt + 1} of ${list.length}: ${n ? n.mark : ""}`;
   }
 
   function fit(cy, padding) {
@@ -464,6 +488,10 @@
     parts.push(`<h3>${esc(n.name)}</h3>`);
     const what = n.kind === "op" ? `<span class="op">${esc(n.op_type)}</span>${n.domain ? " · domain " + esc(n.domain) : ""}${n.index >= 0 ? " · node " + n.index : ""}` : n.kind === "layer" ? `<span class="op">${esc(n.op_type)}</span> · engine layer ${n.index}` : `<span class="op">graph ${esc(n.kind)}</span>`;
     parts.push(`<div>${what}</div>`);
+    if (n.details && n.details.diff) {
+      // The diff first: what happened to this node, and how it was paired.
+      parts.push(`<div class="note diff ${esc(n.mark || "unchanged")}"><b>${esc(n.details.diff)}</b>` + (n.details["paired with"] ? `<div class="fixes">paired with ${esc(n.details["paired with"])}</div>` : "") + "</div>");
+    }
     const ov = state.overlay;
     if (ov && ov.values && ov.values[id] != null) {
       const v = ov.values[id];
@@ -596,6 +624,8 @@
 
   // ------------------------------------------------------------------ toolbar
   $("fit").addEventListener("click", () => state.cy && fit(state.cy, 20));
+  $("prev-change").addEventListener("click", () => stepChange(-1));
+  $("next-change").addEventListener("click", () => stepChange(1));
   $("zoom-in").addEventListener("click", () => zoomBy(1.4));
   $("zoom-out").addEventListener("click", () => zoomBy(1 / 1.4));
   $("path").addEventListener("change", () => {
