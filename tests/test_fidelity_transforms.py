@@ -15,12 +15,12 @@ import onnx
 import pytest
 from conftest import ROOT, requires_rtx, run_cli, sample
 
-from workbench.backends import BackendInfo
-from workbench.build import BuildConfig, build, prepare_model
+from workbench.build import BuildConfig, build
 from workbench.calibration import CalibrationData
 from workbench.errors import WorkbenchError
 from workbench.model import load_model
 from workbench.precision import modelopt_available, transform_key
+from workbench.transforms import transformed_model
 from workbench.workspace import Workspace
 
 pytestmark = pytest.mark.skipif(
@@ -29,7 +29,6 @@ pytestmark = pytest.mark.skipif(
 
 VAD = sample("vad_like_scalar_sr.onnx")
 OLD = sample("old_ir3_opset9_cnn.onnx")
-RTX = BackendInfo(name="tensorrt-rtx", version="any")
 
 
 def _audio(n: int = 1, seed: int = 0) -> np.ndarray:
@@ -57,25 +56,27 @@ def _without_sr(tmp_path: Path) -> Path:
 # ----------------------------------------------------------------------------- task 1: the user's inputs
 
 
-def test_fp16_compare_without_inputs_asks_for_the_sample_rate_naming_autocast(tmp_path: Path) -> None:
-    # The audio length is given, the sample rate is not: AutoCast would run the model on a
-    # random sr, so the workbench asks for it, in one sentence naming the stage and the fix.
-    result = run_cli(
-        "compare", str(VAD), "--precision", "fp16", "--shapes", "input:1x512", "-o", str(tmp_path / "ws")
-    )
+@pytest.mark.parametrize("shapes", [["--shapes", "input:1x512"], []])
+def test_fp16_compare_without_inputs_asks_for_the_sample_rate_before_anything_runs(
+    tmp_path: Path, shapes: list[str]
+) -> None:
+    # The sample rate is not given: the FP32 reference (and AutoCast after it) would run the
+    # model on a random sr, so the workbench asks for it first, in one sentence naming the
+    # stage and the fix — with or without the audio length.
+    result = run_cli("compare", str(VAD), "--precision", "fp16", *shapes, "-o", str(tmp_path / "ws"))
     assert result.returncode == 2, result.stdout + result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("trt-workbench: error: ")
     assert "'sr'" in message and "integer scalar" in message
-    assert "the FP16 transform (ModelOpt AutoCast)" in message
+    assert "the FP32 reference (ONNX Runtime) runs the model" in message
     assert "--inputs DATA with sr as a 0-d array, or --calib DATA" in message
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "ws" / "transforms").exists() or not list((tmp_path / "ws" / "transforms").rglob("*.onnx"))
 
 
-def test_prepare_model_asks_for_an_integer_scalar_instead_of_randomising_it(tmp_path: Path) -> None:
+def test_the_transform_asks_for_an_integer_scalar_instead_of_randomising_it(tmp_path: Path) -> None:
     with pytest.raises(WorkbenchError) as caught:
-        prepare_model(load_model(VAD), BuildConfig(precision="fp16"), RTX, Workspace(tmp_path), None)
+        transformed_model(load_model(VAD), "fp16", Workspace(tmp_path))
     assert "'sr'" in caught.value.message and "ModelOpt AutoCast" in caught.value.message
     assert "0-d array" in caught.value.message
 
@@ -116,9 +117,9 @@ def test_transform_cache_is_keyed_by_the_inputs(tmp_path: Path) -> None:
     config = BuildConfig(precision="fp16")
     first = {"input": _audio(1, 1), "sr": np.array(16000, np.int64)}
     other = {"input": _audio(1, 2), "sr": np.array(16000, np.int64)}
-    path_a, made = prepare_model(model, config, RTX, workspace, None, inputs=first)
-    path_again, again = prepare_model(model, config, RTX, workspace, None, inputs=first)
-    path_b, made_b = prepare_model(model, config, RTX, workspace, None, inputs=other)
+    path_a, made = transformed_model(model, config.precision, workspace, inputs=first)
+    path_again, again = transformed_model(model, config.precision, workspace, inputs=first)
+    path_b, made_b = transformed_model(model, config.precision, workspace, inputs=other)
     assert made is not None and not made.cached
     assert again is not None and again.cached and path_again == path_a
     assert made_b is not None and not made_b.cached and path_b != path_a
@@ -140,7 +141,7 @@ def test_a_failing_transform_names_its_stage_and_what_to_give(tmp_path: Path) ->
     # every dynamic dim 1, and reflect padding cannot pad one sample.
     model = load_model(_without_sr(tmp_path))
     with pytest.raises(WorkbenchError) as caught:
-        prepare_model(model, BuildConfig(precision="fp16"), RTX, Workspace(tmp_path / "ws"), None)
+        transformed_model(model, "fp16", Workspace(tmp_path / "ws"))
     message = caught.value.message
     assert message.startswith("The FP16 transform (ModelOpt AutoCast) failed: ")
     assert "Pad reflect requires axis length >= 2" in message
@@ -277,7 +278,7 @@ def test_a_failing_calibration_names_ptq_and_the_data_to_give(tmp_path: Path) ->
         source="too short",
     )
     with pytest.raises(WorkbenchError) as caught:
-        prepare_model(model, BuildConfig(precision="int8"), RTX, Workspace(tmp_path), short)
+        transformed_model(model, "int8", Workspace(tmp_path), calibration=short)
     message = caught.value.message
     assert message.startswith("The INT8 transform (ModelOpt PTQ) failed: "), message
     assert "Pad reflect requires axis length >= 2" in message

@@ -53,14 +53,9 @@ def output_metrics(name: str, reference: np.ndarray, candidate: np.ndarray) -> O
 
 def run_onnxruntime(model_path: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Outputs by name from ONNX Runtime on the CPU (the FP32 reference; it also runs INT8 Q/DQ)."""
-    import onnxruntime as ort
+    from workbench.ort_cpu import run_cpu
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    wanted = {i.name for i in session.get_inputs()}
-    return dict(zip(names, session.run(None, {k: v for k, v in feeds.items() if k in wanted})))
+    return run_cpu(model_path, feeds)
 
 
 def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float | None:

@@ -31,26 +31,16 @@ from workbench.calibration import CalibrationData, CalibrationReport, check_cali
 from workbench.engine_layers import fallback_warning, precision_counts
 from workbench.env import EnvironmentReport, collect_environment
 from workbench.errors import WorkbenchError
-from workbench.executor import Needs, Task, file_artifact, run_task
+from workbench.executor import Task, file_artifact, run_task
 from workbench.isolation import IsolatedTaskError, TaskCancelled
 from workbench.model import LoadedModel
-from workbench.precision import (
-    PRECISION_INFO,
-    TRANSFORM_TOOLS,
-    TransformResult,
-    integer_scalar_inputs,
-    refusal,
-    scalar_request,
-    transform_key,
-    transform_stage,
-    transformed_path,
-)
+from workbench.precision import PRECISION_INFO, TRANSFORM_TOOLS, TransformResult, refusal
 from workbench.serialize import JsonRecord
 from workbench.shapes import ShapeProfile, format_shape_spec
 from workbench.summary import ModelSummary, summarize
+from workbench.transforms import calibration_file, calibration_needed, transformed_model
+from workbench.worker_records import BuildOutcome
 from workbench.workspace import Workspace
-
-_MODELOPT_ENV = {"TRT_WORKBENCH_POOL": "modelopt"}
 
 
 @dataclass
@@ -174,6 +164,9 @@ class BuildResult(JsonRecord):
     builder_seconds: dict[str, float] = field(default_factory=dict)
     #: Set when an engine of a quantized precision is larger than FP32 (also a warning).
     size_finding: SizeFinding | None = None
+    #: Which executor ran the build ("local", "ray") and on which node, as the executor says.
+    executor: str | None = None
+    node: dict[str, Any] | None = None
 
 
 @dataclass
@@ -312,158 +305,37 @@ def _refused(
     )
 
 
-def _calibration_file(workspace: Workspace, calibration: CalibrationData) -> tuple[Path, str]:
-    digest = calibration.content_hash()
-    path = workspace.root / "calibration" / f"{digest[:16]}.npz"
-    if not path.is_file():
-        calibration.save_npz(path)
-    return path, digest
+def _default_target(backend: BackendInfo) -> str | None:
+    """The target a build without ``--target`` is for: TensorRT-RTX's default SM, else this GPU's."""
+    if backend.name == "tensorrt-rtx":
+        from workbench.parse_job import default_rtx_target
+
+        return default_rtx_target()
+    from workbench.capabilities import sm_name
+
+    gpus = collect_environment().gpus
+    return sm_name(gpus[0].compute_capability) if gpus else None
 
 
-def _inputs_file(workspace: Workspace, arrays: dict[str, Any], label: str) -> tuple[Path, str]:
-    """The inputs a transform runs the model on, saved once by content (as calibration data is)."""
-    data = CalibrationData(arrays=dict(arrays), source=label)
-    digest = data.content_hash()
-    path = workspace.root / "inputs" / f"{digest[:16]}.npz"
-    if not path.is_file():
-        data.save_npz(path)
-    return path, digest
-
-
-def _profile_inputs(summary: ModelSummary, profile: ShapeProfile, stage: str) -> dict[str, Any]:
-    """Random inputs at a profile's opt shapes (other dynamic dims 1), for a transform that runs
-    the model when nobody gave inputs; an integer scalar has no random value and is asked for."""
-    import numpy as np
-
-    from workbench.equivalence import random_value
-
-    scalars = integer_scalar_inputs(summary.inputs)
-    if scalars:
-        raise WorkbenchError(scalar_request(stage, scalars))
-    rng = np.random.default_rng(0)
-    feeds = {}
-    for info in summary.inputs:
-        given = profile.get(info.name)
-        if given is not None:
-            shape = list(given[1])
-        elif info.shape is not None:
-            shape = [d if isinstance(d, int) and d > 0 else 1 for d in info.shape]
-        else:
-            raise WorkbenchError(
-                f"Input {info.name!r} has no known shape, and {stage} runs the model: give --shapes for it."
-            )
-        dtype = info.dtype if info.dtype in ("float32", "float16", "float64", "int32", "int64", "uint8", "bool") else "float32"
-        feeds[info.name] = random_value(shape, dtype, rng)
-    return feeds
-
-
-def _stage_message(stage: str, message: str) -> str:
-    """A failure sentence that names its stage ("The FP16 transform (ModelOpt AutoCast) failed: ...")."""
-    if stage.lower() in message.lower()[:200]:
-        return message
-    return f"{stage[0].upper()}{stage[1:]} failed: {message}"
-
-
-def prepare_model(
-    model: LoadedModel,
-    config: BuildConfig,
-    backend: BackendInfo,
-    workspace: Workspace,
-    calibration: CalibrationData | None,
-    cancelled: Callable[[], bool] | None = None,
-    on_stage: Callable[[str], None] | None = None,
-    *,
-    inputs: dict[str, Any] | None = None,
-    inputs_random: bool = False,
-    inputs_label: str = "the comparison inputs",
-) -> tuple[str, TransformResult | None]:
-    """The ONNX to build: the model itself, or its cached/new precision transform.
-
-    A transform that runs the model (AutoCast's reference run) runs it on ``inputs`` (e.g.
-    the comparison's inputs), else on the calibration data, else on random ``inputs``
-    (``inputs_random``: made up, not the user's), else on random inputs at the first
-    profile's opt shapes, else on ModelOpt's own random inputs. An integer scalar input
-    (a sample rate) is never given a random value: it is asked for. The inputs' content hash
-    is part of the transform's cache key. Failures raise ``WorkbenchError`` naming the stage.
-    """
-    info = PRECISION_INFO[config.precision]
-    needs_transform = info.transform is not None and (
-        backend.strongly_typed_only or info.transform_on_trt10
-    )
-    if not needs_transform:
-        return str(model.path), None
-    stage = transform_stage(config.precision)
-    calib_path, calib_hash = (None, None)
-    if info.calibrated:
-        if calibration is None:
-            raise WorkbenchError(
-                f"{info.title} needs calibration data: give --calib DATA (a .npz keyed by input name), or --synthetic-calib for a smoke test."
-            )
-        calib_path, calib_hash = _calibration_file(workspace, calibration)
-    inputs_path: Path | None = None
-    inputs_hash: str | None = None
-    label = inputs_label
-    if info.transform == "autocast":
-        summary = summarize(model)
-        scalars = integer_scalar_inputs(summary.inputs)
-        feeds: dict[str, Any] | None = None
-        if inputs is not None and not inputs_random:
-            feeds = inputs
-        elif calibration is not None:
-            calib_path, inputs_hash = _calibration_file(workspace, calibration)
-        elif inputs is not None:
-            if scalars:
-                raise WorkbenchError(scalar_request(stage, scalars))
-            feeds, label = inputs, "the comparison's random inputs"
-        elif config.profiles:
-            feeds = _profile_inputs(summary, config.profiles[0], stage)
-            label = "random inputs at the profile's opt shapes"
-        elif scalars:
-            raise WorkbenchError(scalar_request(stage, scalars))
-        if feeds is not None:
-            inputs_path, inputs_hash = _inputs_file(workspace, feeds, label)
-    key = transform_key(
-        model.content_hash, config.precision, calib_hash, config.calibrator, config.keep_precision, inputs_hash
-    )
-    output = transformed_path(workspace.root, key, model.path.stem, config.precision)
-    meta = output.with_suffix(".json")
-    if output.is_file() and meta.is_file():
-        return str(output), replace(TransformResult.load(meta), cached=True)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if on_stage:
-        on_stage("transforming")
-    try:
-        kwargs = {
-            "model_path": str(model.path),
-            "output_path": str(output),
-            "precision": config.precision,
-            "source_hash": model.content_hash,
-            "calibration_npz": str(calib_path) if calib_path else None,
-            "calibrator": config.calibrator,
-            "nodes_to_exclude": config.keep_precision,
-            "inputs_npz": str(inputs_path) if inputs_path else None,
-            "inputs_label": label,
-        }
-        files = {
-            k: file_artifact(v)
-            for k, v in kwargs.items()
-            if k.endswith(("_path", "_npz")) and isinstance(v, str) and v and k != "output_path"
-        }
-        raw = run_task(
-            Task("transform", "workbench.precision:transform_model", kwargs, env=_MODELOPT_ENV, timeout=3600,
-                 artifacts=files, needs=Needs(modelopt=True), outputs=("output_path",)),
-            cancelled=cancelled,
-        )
-    except TaskCancelled:
-        raise
-    except IsolatedTaskError as exc:  # a crash, a timeout, or an error the worker did not explain
-        raise IsolatedTaskError(_stage_message(stage, exc.message), log=exc.log, detail=exc.detail) from exc
-    except WorkbenchError as exc:
-        raise WorkbenchError(_stage_message(stage, exc.message), detail=exc.detail) from exc
-    result = TransformResult.from_dict(raw)
-    result.inputs_hash = inputs_hash
-    result.save(meta)
-    return str(output), result
+def _check_request(
+    config: BuildConfig, summary: ModelSummary, calibration: CalibrationData | None
+) -> tuple[str | None, CalibrationReport | None]:
+    """Why this build cannot run (precision on the target, profiles, calibration), checked
+    before anything runs; and the calibration data's report for a calibrated precision."""
+    reason = refusal(config.precision, config.target)
+    if reason:
+        return reason, None
+    problems = validate_profiles(summary, config.profiles)
+    if problems:
+        return " ".join(problems), None
+    if not PRECISION_INFO[config.precision].calibrated:
+        return None, None
+    if calibration is None:
+        return calibration_needed(config.precision), None
+    report = check_calibration(calibration, summary, config.profiles)
+    if not report.ok:
+        return "The calibration data is not usable: " + " ".join(i.message for i in report.errors), report
+    return None, report
 
 
 def build(
@@ -476,61 +348,27 @@ def build(
     cancelled: Callable[[], bool] | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> BuildResult:
-    """Build one engine (or return the cached one). Failures are results, not exceptions."""
+    """Build one engine (or return the cached one). Failures are results, not exceptions.
+
+    The stages: resolve the backend and target → check the request (precision on the
+    target, profiles, calibration data) → the cache → the precision transform → the engine
+    build → the record. A failed build leaves no folder of its own behind.
+    """
     workspace = workspace or Workspace.default()
     summary = summarize(model)
     try:
         backend = resolve_backend(config.backend)
     except WorkbenchError as exc:
         return _refused(config, model, exc.message, None, config.target)
-    target = config.target
-    if target is None and backend.name == "tensorrt-rtx":
-        from workbench.parse_job import default_rtx_target
-
-        target = default_rtx_target()
-    if target is None and backend.name == "tensorrt":
-        gpus = collect_environment().gpus
-        target = (
-            f"sm{gpus[0].compute_capability.replace('.', '')}"
-            if gpus and gpus[0].compute_capability
-            else None
-        )
-    config = replace(config, target=target)
-    reason = refusal(config.precision, target)
+    config = replace(config, target=config.target or _default_target(backend))
+    reason, calibration_report = _check_request(config, summary, calibration)
     if reason:
-        return _refused(config, model, reason, backend, target)
-    problems = validate_profiles(summary, config.profiles)
-    if problems:
-        return _refused(config, model, " ".join(problems), backend, target)
+        return replace(_refused(config, model, reason, backend, config.target), calibration=calibration_report)
 
-    info = PRECISION_INFO[config.precision]
-    calibration_report = None
-    calibration_hash = None
-    if info.calibrated:
-        if calibration is None:
-            return _refused(
-                config,
-                model,
-                f"{info.title} needs calibration data: give --calib DATA (a .npz keyed by input name), or --synthetic-calib for a smoke test.",
-                backend,
-                target,
-            )
-        calibration_report = check_calibration(calibration, summary, config.profiles)
-        if not calibration_report.ok:
-            return replace(
-                _refused(
-                    config,
-                    model,
-                    "The calibration data is not usable: "
-                    + " ".join(i.message for i in calibration_report.errors),
-                    backend,
-                    target,
-                ),
-                calibration=calibration_report,
-            )
-        calibration_hash = calibration.content_hash()
-
-    key = build_cache_key(model.content_hash, config, backend, calibration_hash)
+    key = build_cache_key(
+        model.content_hash, config, backend,
+        calibration.content_hash() if calibration is not None and calibration_report else None,
+    )
     hit = cached_result(workspace, key)
     if hit is not None:
         if PRECISION_INFO[hit.precision].quantized:
@@ -541,8 +379,12 @@ def build(
     made_folder = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        result = _build_in(folder, model, config, backend, target, info, calibration, calibration_report,
-                           workspace, key, timeout, cancelled, on_stage)
+        result = _transform_and_build(
+            folder, model, config, backend, calibration, calibration_report, workspace, timeout, cancelled, on_stage
+        )
+        result.cache_key = key
+        if result.ok:
+            _record(result, model, workspace, key)
     except BaseException:
         if made_folder:
             shutil.rmtree(folder, ignore_errors=True)
@@ -554,138 +396,186 @@ def build(
     return result
 
 
-def _build_in(
+def _transform_and_build(
     folder: Path,
     model: LoadedModel,
     config: BuildConfig,
     backend: BackendInfo,
-    target: str | None,
-    info: Any,
     calibration: CalibrationData | None,
-    calibration_report: Any,
+    calibration_report: CalibrationReport | None,
     workspace: Workspace,
-    key: str,
     timeout: float,
     cancelled: Callable[[], bool] | None,
     on_stage: Callable[[str], None] | None,
 ) -> BuildResult:
-    """The transform and the engine build, into ``folder``; the result saved when it is ok."""
+    """The transform stage, then the engine stage, into ``folder``; failures are results."""
     try:
-        built_model, transform = prepare_model(
-            model, config, backend, workspace, calibration, cancelled, on_stage
+        built_model, transform = transformed_model(
+            model,
+            config.precision,
+            workspace,
+            calibration=calibration,
+            calibrator=config.calibrator,
+            keep_precision=config.keep_precision,
+            profiles=config.profiles,
+            strongly_typed=backend.strongly_typed_only,
+            cancelled=cancelled,
+            on_stage=on_stage,
         )
     except TaskCancelled:
         raise
     except (IsolatedTaskError, WorkbenchError) as exc:
         # The message names the stage and, where it can, the input that would fix it.
-        return replace(_refused(config, model, exc.message, backend, target), calibration=calibration_report)
-
-    calib_npz = None
-    if info.calibrated and calibration is not None and not backend.strongly_typed_only and transform is None:
-        calib_npz = str(_calibration_file(workspace, calibration)[0])
-    engine_path = folder / f"{model.path.stem}.{config.precision}.engine"
-    if on_stage:
-        on_stage("building")
+        return replace(_refused(config, model, exc.message, backend, config.target), calibration=calibration_report)
+    # TensorRT 10 calibrates in its builder; a strongly typed backend got its Q/DQ above.
+    builder_calibration = (
+        calibration if calibration_report is not None and transform is None and not backend.strongly_typed_only else None
+    )
     started = time.perf_counter()
     try:
-        kwargs = {
-            "model_path": built_model,
-            "engine_path": str(engine_path),
-            "backend": backend.name,
-            "precision": config.precision,
-            "profiles": config.profiles or None,
-            "target": target,
-            "keep_precision": config.keep_precision,
-            **worker_arguments(config, workspace.root),
-            "calibration_npz": calib_npz,
-            "calibrator": config.calibrator,
-            "calibration_cache_path": str(folder / "calibration.cache") if calib_npz else None,
-        }
-        files = {"model_path": file_artifact(built_model)}
-        if calib_npz:
-            files["calibration_npz"] = file_artifact(calib_npz)
-        raw = run_task(
-            Task("build", "workbench.trt_worker:build_engine", kwargs, env=worker_environment(backend),
-                 timeout=timeout, artifacts=files, outputs=("engine_path",)),
-            cancelled=cancelled,
+        outcome = _build_engine(
+            folder, model, config, backend, built_model, builder_calibration, workspace, timeout, cancelled, on_stage
         )
     except TaskCancelled:
         raise
     except IsolatedTaskError as exc:
-        failed = _refused(config, model, f"The build failed ({backend.name} builder): {exc.message}", backend, target)
+        failed = _refused(config, model, f"The build failed ({backend.name} builder): {exc.message}", backend, config.target)
         failed.log = [("error", line) for line in exc.log.splitlines()[-200:]]
-        return replace(
-            failed, transform=transform, calibration=calibration_report, built_model_path=built_model
-        )
-    layers = [
-        LayerRecord(
-            name=layer["name"],
-            type=layer["type"],
-            precision=layer["precision"],
-            onnx_nodes=layer["onnx_nodes"],
-            tactic=layer.get("tactic", ""),
-        )
-        for layer in raw.get("layers", [])
-    ]
+        return replace(failed, transform=transform, calibration=calibration_report, built_model_path=built_model)
+    return _result_of(
+        outcome, folder / f"{model.path.stem}.{config.precision}.engine", time.perf_counter() - started,
+        model, config, backend, built_model, transform, calibration, calibration_report,
+    )
+
+
+def _build_engine(
+    folder: Path,
+    model: LoadedModel,
+    config: BuildConfig,
+    backend: BackendInfo,
+    built_model: str,
+    calibration: CalibrationData | None,
+    workspace: Workspace,
+    timeout: float,
+    cancelled: Callable[[], bool] | None,
+    on_stage: Callable[[str], None] | None,
+) -> BuildOutcome:
+    """The engine stage: ``trt_worker.build_engine`` in a worker of the backend, through the seam."""
+    calib_npz = str(calibration_file(workspace, calibration)[0]) if calibration is not None else None
+    if on_stage:
+        on_stage("building")
+    kwargs = {
+        "model_path": built_model,
+        "engine_path": str(folder / f"{model.path.stem}.{config.precision}.engine"),
+        "backend": backend.name,
+        "precision": config.precision,
+        "profiles": config.profiles or None,
+        "target": config.target,
+        "keep_precision": config.keep_precision,
+        **worker_arguments(config, workspace.root),
+        "calibration_npz": calib_npz,
+        "calibrator": config.calibrator,
+        "calibration_cache_path": str(folder / "calibration.cache") if calib_npz else None,
+    }
+    files = {"model_path": file_artifact(built_model)}
+    if calib_npz:
+        files["calibration_npz"] = file_artifact(calib_npz)
+    raw = run_task(
+        Task("build", "workbench.trt_worker:build_engine", kwargs, env=worker_environment(backend),
+             timeout=timeout, artifacts=files, outputs=("engine_path",)),
+        cancelled=cancelled,
+    )
+    return BuildOutcome.from_dict(raw)
+
+
+def _build_warnings(
+    outcome: BuildOutcome, precision: str, calibration: CalibrationData | None, report: CalibrationReport | None
+) -> list[str]:
+    """What the user should know about an engine that built (or why its layers are unknown)."""
     warnings: list[str] = []
-    if calibration is not None and calibration.synthetic and info.calibrated:
+    if calibration is not None and calibration.synthetic and PRECISION_INFO[precision].calibrated:
         warnings.append(
             "Calibrated on SYNTHETIC data: the INT8/FP8 scales are meaningless; calibrate on real samples before judging accuracy."
         )
-    if calibration_report is not None:
-        warnings += [
-            i.message
-            for i in calibration_report.items
-            if i.level == "warning" and not i.message.startswith("SYNTHETIC")
-        ]
-    for name in raw.get("ignored_options", []):
+    if report is not None:
+        warnings += [i.message for i in report.items if i.level == "warning" and not i.message.startswith("SYNTHETIC")]
+    for name in outcome.ignored_options:
         warnings.append(f"The {name!r} build option is not applied by this worker yet, so it had no effect.")
-    fallback = fallback_warning(config.precision, raw.get("layers", []))
+    fallback = fallback_warning(precision, outcome.layers)
     if fallback:
         warnings.append(fallback)
-    if raw.get("ok") and not raw.get("layer_log_found"):
+    if outcome.ok and not outcome.layer_log_found:
         warnings.append("The builder printed no layer listing, so layer precisions are unknown.")
-    result = BuildResult(
+    return warnings
+
+
+def _result_of(
+    outcome: BuildOutcome,
+    engine_path: Path,
+    seconds: float,
+    model: LoadedModel,
+    config: BuildConfig,
+    backend: BackendInfo,
+    built_model: str,
+    transform: TransformResult | None,
+    calibration: CalibrationData | None,
+    calibration_report: CalibrationReport | None,
+) -> BuildResult:
+    """The worker's typed outcome as the build's record."""
+    ran_on = outcome.ran_on or {}
+    return BuildResult(
         precision=config.precision,
         shapes=config.profiles,
-        ok=bool(raw.get("ok")),
-        engine_path=str(engine_path) if raw.get("ok") else None,
-        engine_bytes=raw.get("engine_bytes"),
-        build_seconds=time.perf_counter() - started,
-        backend=BackendInfo(**raw["backend"]) if raw.get("backend") else backend,
-        target=raw.get("target") or target,
-        layers=layers,
-        precision_counts=precision_counts(raw.get("layers", [])),
-        warnings=warnings,
-        error=f"The build failed ({backend.name} builder): {raw['error']}" if raw.get("error") else None,
+        ok=outcome.ok,
+        engine_path=str(engine_path) if outcome.ok else None,
+        engine_bytes=outcome.engine_bytes,
+        build_seconds=seconds,
+        backend=BackendInfo(outcome.backend.name, outcome.backend.version) if outcome.backend else backend,
+        target=outcome.target or config.target,
+        layers=[
+            LayerRecord(
+                name=layer["name"],
+                type=layer["type"],
+                precision=layer["precision"],
+                onnx_nodes=layer["onnx_nodes"],
+                tactic=layer.get("tactic", ""),
+            )
+            for layer in outcome.layers
+        ],
+        precision_counts=precision_counts(outcome.layers),
+        warnings=_build_warnings(outcome, config.precision, calibration, calibration_report),
+        error=f"The build failed ({backend.name} builder): {outcome.error}" if outcome.error else None,
         config=config,
         model=str(model.path),
         model_hash=model.content_hash,
         built_model_path=built_model,
         transform=transform,
         calibration=calibration_report,
-        cache_key=key,
-        log=[tuple(x) for x in raw.get("log", [])],  # type: ignore[misc]
-        log_path=raw.get("log_path"),
+        log=list(outcome.log),
+        log_path=outcome.log_path,
         environment=collect_environment(),
-        builder_seconds={k: float(v) for k, v in (raw.get("seconds") or {}).items()},
+        builder_seconds={k: float(v) for k, v in outcome.seconds.items()},
+        executor=ran_on.get("executor"),
+        node=ran_on.get("node"),
     )
-    if result.ok:
-        attach_size_finding(result, model, workspace)
-        result.save(_result_path(workspace, key))
-        workspace.record(
-            "builds",
-            {
-                "cache_key": key,
-                "model": result.model,
-                "precision": result.precision,
-                "label": config.label(),
-                "engine_path": result.engine_path,
-                "engine_bytes": result.engine_bytes,
-                "time": time.time(),
-            },
-        )
-    return result
+
+
+def _record(result: BuildResult, model: LoadedModel, workspace: Workspace, key: str) -> None:
+    """An engine that built: its size finding, its saved result, its line in the workspace index."""
+    attach_size_finding(result, model, workspace)
+    result.save(_result_path(workspace, key))
+    workspace.record(
+        "builds",
+        {
+            "cache_key": key,
+            "model": result.model,
+            "precision": result.precision,
+            "label": result.config.label(),
+            "engine_path": result.engine_path,
+            "engine_bytes": result.engine_bytes,
+            "time": time.time(),
+        },
+    )
 
 
 # ----------------------------------------------------------------------------- the matrix

@@ -8,12 +8,11 @@ that scales computed from it are meaningless.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,10 +24,15 @@ from workbench.archives import (
     read_member,
     safe_text,
 )
+from workbench.array_files import arrays_hash, save_arrays
 from workbench.errors import WorkbenchError
 from workbench.limits import TENSOR_ELEMENTS
 from workbench.serialize import JsonRecord
 from workbench.summary import ModelSummary, TensorInfo
+
+if TYPE_CHECKING:
+    from workbench.model import LoadedModel
+    from workbench.workspace import Workspace
 
 #: Field practice: calibrate on at least this many representative samples.
 RECOMMENDED_SAMPLES = 500
@@ -72,17 +76,10 @@ class CalibrationData:
         return min((int(a.shape[0]) for a in self.arrays.values() if a.ndim > 0), default=0)
 
     def content_hash(self) -> str:
-        digest = hashlib.sha256()
-        for name in sorted(self.arrays):
-            array = np.ascontiguousarray(self.arrays[name])
-            digest.update(name.encode() + str(array.dtype).encode() + str(array.shape).encode())
-            digest.update(array.tobytes())
-        return digest.hexdigest()
+        return arrays_hash(self.arrays)
 
     def save_npz(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(str(path), **self.arrays)  # type: ignore[arg-type]
-        return path
+        return save_arrays(path, self.arrays)
 
 
 @dataclass
@@ -254,6 +251,7 @@ def synthetic_calibration(
     Shapes come from ``shapes`` (opt) or :func:`workbench.shapes.concrete_shapes` (dynamic
     dims 1, axis 0 the ``samples``); ``notes`` says which dims were defaulted."""
     from workbench.shapes import concrete_shapes
+    from workbench.synthetic import random_value
 
     rng = np.random.default_rng(seed)
     arrays = {}
@@ -277,11 +275,7 @@ def synthetic_calibration(
             continue
         shape[0] = samples
         TENSOR_ELEMENTS.check(math.prod(shape), f"Synthetic calibration data for {info.name!r} {shape} has")
-        arrays[info.name] = (
-            rng.normal(size=shape).astype(dtype)
-            if dtype.kind == "f"
-            else rng.integers(0, 4, size=shape).astype(dtype)
-        )
+        arrays[info.name] = random_value(shape, dtype, rng)
     return CalibrationData(arrays=arrays, source="synthetic", synthetic=True, notes=notes)
 
 
@@ -533,12 +527,11 @@ def _activation_scales(path: str) -> dict[str, float]:
 
 
 def compare_calibrators(
-    model: Any, calibration: CalibrationData, workspace: Any, backend: Any = None
+    model: LoadedModel, calibration: CalibrationData, workspace: Workspace, *, strongly_typed: bool = True
 ) -> CalibratorComparison:
     """Quantize with entropy and with max, then compare both with FP32 on held-out samples."""
     from workbench.accuracy import output_metrics, run_onnxruntime, top1_agreement
-    from workbench.backends import BackendInfo
-    from workbench.build import BuildConfig, prepare_model
+    from workbench.transforms import transformed_model
 
     total = calibration.samples
     if total < 2:
@@ -552,16 +545,11 @@ def compare_calibrators(
     )
     evaluation = {k: v[total - held :] for k, v in calibration.arrays.items()}
     reference = run_onnxruntime(str(model.path), evaluation)
-    strongly_typed = BackendInfo(name="tensorrt-rtx", version="any")  # a Q/DQ graph either way
     outcomes = []
     paths = {}
     for kind in ("entropy", "max"):
-        path, transform = prepare_model(
-            model,
-            BuildConfig(precision="int8", calibrator=kind),
-            backend or strongly_typed,
-            workspace,
-            calib_part,
+        path, transform = transformed_model(
+            model, "int8", workspace, calibration=calib_part, calibrator=kind, strongly_typed=strongly_typed
         )
         paths[kind] = path
         got = run_onnxruntime(path, evaluation)

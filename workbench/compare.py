@@ -25,7 +25,6 @@ import onnx
 from workbench.accuracy import OutputMetrics, output_metrics, top1_agreement
 from workbench.calibration import CalibrationData
 from workbench.errors import WorkbenchError
-from workbench.limits import TENSOR_ELEMENTS
 from workbench.model import LoadedModel
 from workbench.serialize import JsonRecord
 from workbench.shapes import ShapeProfile
@@ -98,35 +97,24 @@ def reference_inputs(
     Dynamic dims nobody gave take :func:`workbench.shapes.concrete_shapes`'s defaults (1),
     a dynamic batch ``samples`` (compare on several samples at once); the second value,
     how the inputs were made, then ends with the notice that says so."""
-    from workbench.shapes import concrete_shapes
+    from workbench.synthetic import random_feeds
 
     if data is not None:
         return {k: v[:samples] if v.ndim else v for k, v in data.arrays.items()}, f"user data ({data.source})"
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    concrete, notes = concrete_shapes(summary.inputs, shapes, batch=samples)
-    for info in summary.inputs:
-        if info.name not in concrete:
-            raise WorkbenchError(f"Input {info.name!r} has no known shape: give --shapes or --inputs.")
-        shape = concrete[info.name]
-        TENSOR_ELEMENTS.check(math.prod(shape), f"Input {info.name!r} at shape {shape} has")
-        dtype = (
-            np.dtype(info.dtype)
-            if info.dtype in ("float32", "float16", "float64", "int32", "int64", "uint8", "bool")
-            else np.dtype("float32")
-        )
-        if calibration is not None and info.name in calibration.arrays and dtype.kind == "f":
-            source = calibration.arrays[info.name].astype(np.float64)
-            mean, std = float(source.mean()), float(source.std()) or 1.0
-            feeds[info.name] = rng.normal(mean, std, size=shape).astype(dtype)
-        elif dtype.kind == "f":
-            feeds[info.name] = rng.normal(size=shape).astype(dtype)
-        elif dtype == np.uint8:
-            feeds[info.name] = rng.integers(0, 256, size=shape, dtype=np.uint8)
-        elif dtype == np.bool_:
-            feeds[info.name] = rng.random(shape) < 0.5
-        else:
-            feeds[info.name] = rng.integers(1, 4, size=shape).astype(dtype)
+    from workbench.synthetic import integer_scalar_inputs
+
+    like = calibration.arrays if calibration is not None else None
+    # An integer scalar (a sample rate) is a setting: the calibration data's value, else asked for.
+    settings = {
+        name: np.asarray(like[name])
+        for name in integer_scalar_inputs(summary.inputs)
+        if like is not None and name in like and np.ndim(like[name]) == 0
+    }
+    feeds, notes = random_feeds(
+        [i for i in summary.inputs if i.name not in settings], shapes, batch=samples, seed=seed, like=like,
+        scalars_for="the FP32 reference (ONNX Runtime)",
+    )
+    feeds.update(settings)
     if calibration is not None and not calibration.synthetic:
         how = "random, matched to the calibration data's statistics"
     else:
@@ -169,11 +157,9 @@ def run_model(
         evaluator = ReferenceEvaluator(model)
         names = [o.name for o in model.graph.output]
         return dict(zip(names, evaluator.run(None, inputs)))
-    import onnxruntime as ort
+    from workbench.ort_cpu import cpu_session
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = cpu_session(model)
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, session.run(None, inputs)))
 
@@ -336,8 +322,7 @@ def compare_precisions(
 
     ``cancelled`` is checked between precisions and stops a running transform.
     """
-    from workbench.backends import BackendInfo
-    from workbench.build import BuildConfig, prepare_model
+    from workbench.transforms import transformed_model
     from workbench.workspace import Workspace
 
     workspace = workspace or Workspace.default()
@@ -353,23 +338,16 @@ def compare_precisions(
         raise WorkbenchError(
             f"ONNX Runtime cannot run the FP32 reference on inputs { ({k: list(v.shape) for k, v in feeds.items()}) }: {str(exc).strip().splitlines()[0]}"
         ) from exc
-    strongly_typed = BackendInfo(
-        name="tensorrt-rtx", version="any"
-    )  # compare the graphs TensorRT 11 / RTX build
     results = []
     for precision in precisions:
         _check_cancelled(cancelled)
         if progress:
             progress(f"{precision}: transforming")
-        config = BuildConfig(
-            precision=precision,
-            keep_precision=list(keep_precision or []),
-            calibrator=calibrator,
-            profiles=[shapes] if shapes else [],
-        )
-        path, _ = prepare_model(
-            model, config, strongly_typed, workspace, calibration, cancelled,
-            inputs=feeds, inputs_random=data is None,
+        # The graph TensorRT 11 / TensorRT-RTX build, which ONNX Runtime also runs.
+        path, _ = transformed_model(
+            model, precision, workspace, calibration=calibration, calibrator=calibrator,
+            keep_precision=keep_precision or [], profiles=[shapes] if shapes else [],
+            cancelled=cancelled, inputs=feeds, inputs_random=data is None,
         )
         if progress:
             progress(f"{precision}: running")
@@ -499,9 +477,8 @@ def keep_precision_search(
     to the smallest such count. Every trial is a real re-quantization with ModelOpt and a
     real run in ONNX Runtime on the CPU.
     """
-    from workbench.backends import BackendInfo
-    from workbench.build import BuildConfig, prepare_model
     from workbench.precision import PRECISION_INFO
+    from workbench.transforms import transformed_model
     from workbench.workspace import Workspace
 
     if not tolerances:
@@ -515,7 +492,6 @@ def keep_precision_search(
     original = model.load_full()
     output_names = [o.name for o in original.graph.output]
     reference_all = run_model(str(model.path), feeds, all_tensors=True)
-    backend = BackendInfo(name="tensorrt-rtx", version="any")
     trials = 0
     history: list[KeepPrecisionTrial] = []
     cache: dict[int, PrecisionComparison] = {}
@@ -526,13 +502,10 @@ def keep_precision_search(
         trials += 1
         if progress:
             progress(f"trial {trials}: keeping {len(nodes)} node(s) in high precision")
-        config = BuildConfig(
-            precision=precision,
-            keep_precision=nodes,
-            calibrator=calibrator,
-            profiles=[shapes] if shapes else [],
+        path, _ = transformed_model(
+            model, precision, workspace, calibration=calibration, calibrator=calibrator,
+            keep_precision=nodes, profiles=[shapes] if shapes else [], cancelled=cancelled,
         )
-        path, _ = prepare_model(model, config, backend, workspace, calibration, cancelled)
         result = compare_one(
             precision,
             path,
@@ -684,9 +657,9 @@ def engine_drift(
     import tempfile
 
     from workbench.backends import resolve_backend, worker_environment
-    from workbench.build import BuildConfig, prepare_model
     from workbench.env import collect_environment
     from workbench.isolation import run_isolated
+    from workbench.transforms import transformed_model
     from workbench.workspace import Workspace
 
     if not collect_environment().gpus:
@@ -699,14 +672,9 @@ def engine_drift(
     feeds, _ = reference_inputs(summary, calibration=calibration, shapes=shapes, samples=samples)
     original = model.load_full()
     reference_all = run_model(str(model.path), feeds, all_tensors=True)
-    path, _ = prepare_model(
-        model,
-        BuildConfig(precision=precision, profiles=[shapes] if shapes else []),
-        backend,
-        workspace,
-        calibration,
-        inputs=feeds,
-        inputs_random=True,
+    path, _ = transformed_model(
+        model, precision, workspace, calibration=calibration, profiles=[shapes] if shapes else [],
+        strongly_typed=backend.strongly_typed_only, inputs=feeds, inputs_random=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
         feeds_npz = f"{tmp}/feeds.npz"

@@ -3,36 +3,20 @@ same random inputs and their outputs must match within a tolerance."""
 
 from __future__ import annotations
 
-import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import onnx
 
-from workbench.limits import TENSOR_ELEMENTS
+from workbench.ort_cpu import cpu_session
 from workbench.serialize import JsonRecord
 from workbench.shapes import ShapeProfile, concrete_shapes
+from workbench.synthetic import ORT_TYPES, random_value
 
 #: Default tolerance: |candidate - reference| <= ATOL + RTOL * |reference|, elementwise.
 ATOL = 1e-5
 RTOL = 1e-5
-ORT_TYPES = {
-    "tensor(float)": np.float32,
-    "tensor(double)": np.float64,
-    "tensor(float16)": np.float16,
-    "tensor(uint8)": np.uint8,
-    "tensor(int8)": np.int8,
-    "tensor(uint16)": np.uint16,
-    "tensor(int16)": np.int16,
-    "tensor(int32)": np.int32,
-    "tensor(int64)": np.int64,
-    "tensor(uint32)": np.uint32,
-    "tensor(uint64)": np.uint64,
-    "tensor(bool)": np.bool_,
-}
 
 
 @dataclass
@@ -49,31 +33,7 @@ class MeaningCheck(JsonRecord):
 
 
 def _session(model: onnx.ModelProto | str) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if isinstance(model, str):
-        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    if model.ByteSize() < 2**31 - 2**20:
-        return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    with tempfile.TemporaryDirectory() as tmp:  # >2 GB: ONNX Runtime must read it from disk
-        path = os.path.join(tmp, "model.onnx")
-        onnx.save_model(model, path, save_as_external_data=True, location="model.onnx.data")
-        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-
-
-def random_value(shape: list[int], dtype: Any, rng: np.random.Generator) -> np.ndarray:
-    """Inputs that exercise the model: normal floats, small non-negative ints, full-range uint8."""
-    TENSOR_ELEMENTS.check(math.prod(shape), f"An input of shape {list(shape)} has")
-    dtype = np.dtype(dtype)
-    if dtype == np.bool_:
-        return rng.random(shape) < 0.5
-    if dtype == np.uint8:
-        return rng.integers(0, 256, size=shape, dtype=np.uint8)
-    if np.issubdtype(dtype, np.integer):
-        return rng.integers(0, 4, size=shape).astype(dtype)
-    return rng.normal(0.0, 1.0, size=shape).astype(dtype)
+    return cpu_session(model)
 
 
 def compare_models(

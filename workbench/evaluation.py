@@ -8,7 +8,7 @@ one, images through a declared :class:`workbench.preprocessing.Preprocessing`):
 - :func:`evaluate`: top-1, top-5, the share of FP32's top-1 each precision keeps, the change
   per class, and the samples FP32 got right and the precision got wrong (with their file
   paths for images). Each precision's ONNX is the graph TensorRT 11 / TensorRT-RTX build
-  (``workbench.build.prepare_model``), run on the CPU executor its row of the precision
+  (``workbench.transforms.transformed_model``), run on the CPU executor its row of the precision
   table names: ONNX Runtime for FP32/FP16/INT8, ``onnx.reference`` for FP8; BF16 and TF32
   have none on a CPU and are reported as not computable. Every figure names what computed it.
 - :func:`calibration_findings`: what is wrong with a calibration set, checked against the
@@ -634,12 +634,9 @@ def predict(
             return np.asarray(outputs[0])
 
     else:
-        import onnxruntime as ort
+        from workbench.ort_cpu import cpu_session, session_options
 
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = 0
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        session = cpu_session(path, session_options(threads=0))
 
         def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
             return np.asarray(session.run([name], feeds)[0])
@@ -841,9 +838,8 @@ def _candidate(
     progress: Callable[[str], None] | None = None,
 ) -> PrecisionAccuracy:
     """One precision's task accuracy: its transformed ONNX, run by the executor its row names."""
-    from workbench.backends import BackendInfo
-    from workbench.build import BuildConfig, prepare_model
     from workbench.precision import PRECISION_INFO
+    from workbench.transforms import transformed_model
 
     data, ref = ctx.data, ctx.reference
     engine, computed_by, note = _executor(precision)
@@ -861,15 +857,15 @@ def _candidate(
     if precision != "fp32":
         if progress:
             progress(f"{precision}: transforming")
-        # The graph TensorRT 11 / TensorRT-RTX build (a strongly typed backend forces the transform).
-        strongly_typed = BackendInfo(name="tensorrt-rtx", version="any")
-        config = BuildConfig(precision=precision, calibrator=calibrator, keep_precision=list(keep_precision or []))
+        # The graph TensorRT 11 / TensorRT-RTX build, which the CPU executor runs.
         autocast_inputs = None
         if info.transform == "autocast" and calibration is None:
             autocast_inputs = {k: v[: min(32, data.samples)] if v.ndim else v for k, v in data.arrays.items()}
-        path, transform = prepare_model(
-            ctx.model, config, strongly_typed, ctx.workspace, calibration if info.calibrated or autocast_inputs is None else None,
-            ctx.cancelled, inputs=autocast_inputs, inputs_label="the first samples of the labelled data",
+        path, transform = transformed_model(
+            ctx.model, precision, ctx.workspace,
+            calibration=calibration if info.calibrated or autocast_inputs is None else None,
+            calibrator=calibrator, keep_precision=keep_precision or [], cancelled=ctx.cancelled,
+            inputs=autocast_inputs, inputs_label="the first samples of the labelled data",
         )
         transform_seconds = transform.seconds if transform is not None and not transform.cached else 0.0
         used_calibrator = transform.calibrator if transform is not None else (calibrator if info.calibrated else None)

@@ -32,11 +32,12 @@ TASK = "workbench.trt_worker:parse_and_check"
 
 def default_rtx_target() -> str:
     """The local GPU's compute capability if there is one, else SM89 (Ada, the common RTX part)."""
+    from workbench.capabilities import sm_name
     from workbench.env import detect_gpus
 
     for gpu in detect_gpus():
-        if gpu.compute_capability:
-            return "sm" + gpu.compute_capability.replace(".", "")
+        if sm_name(gpu.compute_capability):
+            return str(sm_name(gpu.compute_capability))
     return "sm89"
 
 

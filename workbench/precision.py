@@ -26,6 +26,7 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 from workbench.serialize import JsonRecord
+from workbench.synthetic import _names, scalar_request, what_to_give
 
 CALIBRATORS = ("entropy", "max")
 
@@ -184,33 +185,6 @@ def transform_stage(precision: str) -> str:
     info = PRECISION_INFO[precision]
     tool = TRANSFORM_TOOLS.get(info.transform or "", "ModelOpt")
     return f"the {info.title} transform ({tool})"
-
-
-def integer_scalar_inputs(inputs: list[Any]) -> list[str]:
-    """Names of 0-d integer inputs (a sample rate, a count): settings no random value stands for.
-
-    ``inputs`` are ``summary.TensorInfo`` records (``name``, ``dtype``, ``shape``).
-    """
-    return [i.name for i in inputs if i.shape == [] and str(i.dtype).startswith(("int", "uint"))]
-
-
-def what_to_give(scalars: list[str]) -> str:
-    """The inputs that would let a transform run the model, as the CLI takes them."""
-    zero_d = f" with {_names(scalars)} as a 0-d array" if scalars else ""
-    return f"give the inputs it runs on: --inputs DATA{zero_d}, or --calib DATA"
-
-
-def scalar_request(stage: str, scalars: list[str]) -> str:
-    """The sentence that asks for integer scalar inputs a transform would otherwise randomise."""
-    names = _names([repr(s) for s in scalars])
-    return (
-        f"Input {names} is an integer scalar (a setting such as a sample rate, not data) and {stage} "
-        f"runs the model, so it needs its value rather than a random one: {what_to_give(scalars)}."
-    )
-
-
-def _names(names: list[str]) -> str:
-    return " and ".join(", ".join(names).rsplit(", ", 1)) if names else ""
 
 
 @dataclass
@@ -523,7 +497,8 @@ def _check_on(original_path: str, candidate_path: str, feeds: dict[str, Any]) ->
     """Both models in ONNX Runtime on the inputs the transform runs on; None when the original cannot run them."""
     import numpy as np
 
-    from workbench.equivalence import ATOL, RTOL, _session
+    from workbench.equivalence import ATOL, RTOL
+    from workbench.ort_cpu import cpu_session as _session
 
     try:
         reference = _session(original_path)
@@ -739,7 +714,9 @@ def _transform(
             detail=f"{type(exc).__name__}: {exc}",
         ) from exc
     if given is not None:
-        inputs_hash = _arrays_hash(given)
+        from workbench.array_files import arrays_hash
+
+        inputs_hash = arrays_hash(given)
     model = onnx.load(output_path, load_external_data=False)
     ops = [n.op_type for n in model.graph.node]
     if info.transform == "quantize" and not any(op in ("QuantizeLinear", "DequantizeLinear") for op in ops):
@@ -797,18 +774,6 @@ def _failure_hint(
         why = f" ({_names(dynamic)} at length 1 may be too short for it)" if dynamic else ""
         return f"It ran the model on {ran_on}{why}: {what_to_give(scalars)}."
     return f"It ran the model on {ran_on}: give inputs the model runs on in ONNX Runtime, e.g. --inputs DATA."
-
-
-def _arrays_hash(arrays: dict[str, Any]) -> str:
-    """The same digest as ``CalibrationData.content_hash``, over arrays keyed by name."""
-    import numpy as np
-
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
-        digest.update(name.encode() + str(array.dtype).encode() + str(array.shape).encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 def _reader(batches: list[dict[str, Any]]) -> Any:

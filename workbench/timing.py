@@ -127,19 +127,9 @@ def _feeds_for(
     """Random feeds for a session's inputs; dynamic dims nobody gave become 1 (as the
     build check does, through :func:`workbench.shapes.concrete_shapes`), and the second
     value is the notice that says which ones."""
-    from workbench.equivalence import ORT_TYPES, random_value
-    from workbench.shapes import concrete_shapes
+    from workbench.synthetic import random_feeds
 
-    rng = np.random.default_rng(seed)
-    feeds: dict[str, np.ndarray] = {}
-    concrete, notes = concrete_shapes(session.get_inputs(), shapes)
-    for inp in session.get_inputs():
-        if inp.name not in concrete:
-            raise WorkbenchError(
-                f"Input {inp.name!r} declares no shape: give it, e.g. --shapes {inp.name}:1x3x224x224."
-            )
-        feeds[inp.name] = random_value(concrete[inp.name], ORT_TYPES.get(inp.type, np.float32), rng)
-    return feeds, notes
+    return random_feeds(session.get_inputs(), shapes, seed=seed)
 
 
 def profile_onnxruntime(
@@ -165,6 +155,8 @@ def profile_onnxruntime(
     """
     import onnxruntime as ort
 
+    from workbench.ort_cpu import cpu_session, session_options
+
     if optimization not in OPTIMIZATION_LEVELS:
         raise WorkbenchError(
             f"Unknown optimization {optimization!r}: choose one of {', '.join(OPTIMIZATION_LEVELS)}."
@@ -183,13 +175,10 @@ def profile_onnxruntime(
         optimized_path = os.path.join(tmp, "optimized.onnx")
 
         def options(save_optimized: bool) -> Any:
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
+            opts = session_options(threads=threads or None)
             opts.graph_optimization_level = level
             opts.enable_profiling = True
             opts.profile_file_prefix = os.path.join(tmp, "ort")
-            if threads:
-                opts.intra_op_num_threads = threads
             if save_optimized:
                 # The optimised graph is what the profile's node names refer to; its weights go
                 # to a side file so a large model saves (and nothing reads them back).
@@ -203,10 +192,10 @@ def profile_onnxruntime(
             return opts
 
         try:
-            session = ort.InferenceSession(model_path, options(True), providers=["CPUExecutionProvider"])
+            session = cpu_session(model_path, options(True))
         except Exception:
             # Some graphs cannot be saved once optimised; profile them with names only.
-            session = ort.InferenceSession(model_path, options(False), providers=["CPUExecutionProvider"])
+            session = cpu_session(model_path, options(False))
         defaulted: list[str] = []
         if feeds is None:
             feeds, defaulted = _feeds_for(session, shapes)

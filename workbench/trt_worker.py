@@ -23,7 +23,7 @@ from workbench.backends import (
     require_backend_name,
     resolve_backend,
 )
-from workbench.worker_records import ParseOutcome
+from workbench.worker_records import BuildOutcome, ParseOutcome, WorkerBackend
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -354,13 +354,13 @@ def build_engine(
     start = time.perf_counter()
     if not parser.parse_from_file(model_path):
         errors = [f"{e['node_name'] or e['op_type']}: {e['desc']}" for e in _parser_errors(parser)]
-        return {
-            "ok": False,
-            "error": "The model does not parse: " + "; ".join(errors[:3]),
-            "log": _important(logger.records),
-            "layers": [],
-            "seconds": seconds,
-        }
+        return BuildOutcome(
+            ok=False,
+            backend=WorkerBackend(info.name, info.version),
+            error="The model does not parse: " + "; ".join(errors[:3]),
+            log=_important(logger.records),
+            seconds=seconds,
+        ).to_dict()
     seconds["parse"] = time.perf_counter() - start
 
     common: dict[str, Any] = {
@@ -418,28 +418,28 @@ def build_engine(
     with open(log_path, "w", encoding="utf-8") as handle:
         for severity, line in logger.records:
             handle.write(f"[{severity}] {line}\n")
-    result: dict[str, Any] = {
-        "ok": engine is not None,
-        "backend": {"name": info.name, "version": info.version},
-        "target": _target_name(target) if info.name == "tensorrt-rtx" else None,
-        "layers": layers,
-        "layer_log_found": message is not None,
-        "log_path": log_path,
-        "seconds": seconds,
-        "log": _important(logger.records),
-        "warnings": [m for s, m in logger.records if s == "warning"][:50],
-        "ignored_options": sorted(k for k, v in other_options.items() if v not in (None, False)),
-    }
+    outcome = BuildOutcome(
+        ok=engine is not None,
+        backend=WorkerBackend(info.name, info.version),
+        target=_target_name(target) if info.name == "tensorrt-rtx" else None,
+        layers=layers,
+        layer_log_found=message is not None,
+        log_path=log_path,
+        seconds=seconds,
+        log=_important(logger.records),
+        warnings=[m for s, m in logger.records if s == "warning"][:50],
+        ignored_options=sorted(k for k, v in other_options.items() if v not in (None, False)),
+    )
     if engine is None:
         errors = [m for s, m in logger.records if s in ("error", "internal_error")]
-        result["error"] = errors[-1] if errors else "The builder returned no engine and logged no error."
-        return result
+        outcome.error = errors[-1] if errors else "The builder returned no engine and logged no error."
+        return outcome.to_dict()
     with open(engine_path, "wb") as handle:
         handle.write(memoryview(engine))  # type: ignore[arg-type]
-    result["engine_bytes"] = int(engine.nbytes)
+    outcome.engine_bytes = int(engine.nbytes)
     if timing_cache_path:
         _save_timing_cache(config, timing_cache_path)
-    return result
+    return outcome.to_dict()
 
 
 def builder_switches(precision: str, strongly_typed: bool) -> dict[str, bool]:
@@ -559,6 +559,7 @@ def profile_engine(
             self.times[layer_name].append(ms)
 
     from workbench.shapes import InputShape, concrete_shapes
+    from workbench.synthetic import random_value
 
     notes: list[str] = []
     with TrtRunner(engine) as runner:
@@ -572,11 +573,7 @@ def profile_engine(
         for name, meta in metadata.items():
             shape = concrete[name]
             dtype = np.dtype(meta.dtype.numpy() if hasattr(meta.dtype, "numpy") else meta.dtype)
-            feeds[name] = (
-                rng.normal(size=shape).astype(dtype)
-                if dtype.kind == "f"
-                else rng.integers(0, 4, size=shape).astype(dtype)
-            )
+            feeds[name] = random_value(shape, dtype, rng)
         for _ in range(warmup):
             runner.infer(feeds)
         samples = []
