@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import onnx
@@ -494,7 +494,6 @@ def keep_precision_search(
     reference_all = run_model(str(model.path), feeds, all_tensors=True)
     trials = 0
     history: list[KeepPrecisionTrial] = []
-    cache: dict[int, PrecisionComparison] = {}
 
     def trial(nodes: list[str], layerwise: bool = False) -> PrecisionComparison:
         nonlocal trials
@@ -540,62 +539,73 @@ def keep_precision_search(
             ),
         )
 
-    def attempt(k: int) -> PrecisionComparison:
+    def worst_cosine(result: PrecisionComparison) -> float:
+        return min((m.cosine for m in result.outputs), default=1.0)
+
+    nodes, final = smallest_keep_set(
+        candidates, original, base, trial, lambda r: bool(r.passed), lambda: trials < max_trials, worst_cosine
+    )
+    return _saved(
+        workspace,
+        model,
+        KeepPrecisionResult(
+            precision, nodes, final.outputs, bool(final.passed), trials, tolerances, base.outputs, ranking, history
+        ),
+    )
+
+
+Trial = TypeVar("Trial")
+
+
+def smallest_keep_set(
+    candidates: list[str],
+    original: onnx.ModelProto,
+    base: Trial,
+    run_trial: Callable[[list[str]], Trial],
+    meets: Callable[[Trial], bool],
+    may_try: Callable[[], bool],
+    score: Callable[[Trial], float],
+) -> tuple[list[str], Trial]:
+    """The smallest prefix of ``candidates`` (ranked, most harmful first) whose trial meets the
+    target: grow 1, 2, 4, ... then bisect back; the one search both keep-precision commands use.
+
+    ``base`` is the trial with nothing kept high; ``run_trial(nodes)`` re-quantizes with
+    ``nodes`` kept high and measures (its result has a ``model_path``); ``may_try()`` says whether the trial budget allows another. Each set
+    also keeps the BatchNormalization TensorRT fuses into a kept node, and nodes a trial
+    newly quantized (ModelOpt moves quantization to the neighbours of an excluded node)
+    become candidates. When no trial meets the target, the best-scoring set tried is returned.
+    """
+    cache: dict[int, Trial] = {0: base}
+
+    def attempt(k: int) -> Trial:
         if k not in cache:
-            cache[k] = trial(_with_fused(candidates[:k], original))
-            # Keeping a node high can move quantization to its neighbours (ModelOpt then
-            # quantizes the BatchNormalization after an excluded Conv): those become candidates.
-            for name in _quantized_nodes(onnx.load(cache[k].model_path)):
+            cache[k] = run_trial(_with_fused(candidates[:k], original))
+            for name in _quantized_nodes(onnx.load(cache[k].model_path)):  # type: ignore[attr-defined]
                 if name not in candidates and name not in _with_fused(candidates[:k], original):
                     candidates.append(name)
         return cache[k]
 
     k, low, found = 1, 0, None
-    while trials < max_trials:
-        result = attempt(min(k, len(candidates)))
-        if result.passed:
-            found = min(k, len(candidates))
+    while candidates and may_try():
+        size = min(k, len(candidates))
+        if meets(attempt(size)):
+            found = size
             break
-        low = min(k, len(candidates))
+        low = size
         if low >= len(candidates):
             break
         k *= 2
     if found is None:
-        best = cache.get(len(candidates)) or (
-            attempt(len(candidates)) if candidates and trials < max_trials else base
-        )
-        nodes = _with_fused(candidates, original)
-        return _saved(
-            workspace,
-            model,
-            KeepPrecisionResult(
-                precision,
-                nodes,
-                best.outputs,
-                bool(best.passed),
-                trials,
-                tolerances,
-                base.outputs,
-                ranking,
-                history,
-            ),
-        )
+        size = max(cache, key=lambda n: (score(cache[n]), -n))
+        return _with_fused(candidates[:size], original), cache[size]
     high = found
-    while high - low > 1 and trials < max_trials:
+    while high - low > 1 and may_try():
         middle = (low + high) // 2
-        if attempt(middle).passed:
+        if meets(attempt(middle)):
             high = middle
         else:
             low = middle
-    final = attempt(high)
-    nodes = _with_fused(candidates[:high], original)
-    return _saved(
-        workspace,
-        model,
-        KeepPrecisionResult(
-            precision, nodes, final.outputs, True, trials, tolerances, base.outputs, ranking, history
-        ),
-    )
+    return _with_fused(candidates[:high], original), attempt(high)
 
 
 def _saved(workspace: Any, model: LoadedModel, result: KeepPrecisionResult) -> KeepPrecisionResult:
@@ -658,7 +668,7 @@ def engine_drift(
 
     from workbench.backends import resolve_backend, worker_environment
     from workbench.env import collect_environment
-    from workbench.isolation import run_isolated
+    from workbench.executor import Needs, Task, file_artifact, run_task
     from workbench.transforms import transformed_model
     from workbench.workspace import Workspace
 
@@ -679,12 +689,21 @@ def engine_drift(
     with tempfile.TemporaryDirectory() as tmp:
         feeds_npz = f"{tmp}/feeds.npz"
         np.savez(feeds_npz, **feeds)  # type: ignore[arg-type]
-        raw = run_isolated(
-            "workbench.trt_worker:engine_debug_tensors",
-            {"model_path": path, "feeds_npz": feeds_npz, "backend": backend.name, "profile": shapes},
-            env=worker_environment(backend),
+        debug_npz = f"{tmp}/feeds.debug.npz"
+        raw = run_task(
+            Task(
+                "debug-tensors",
+                "workbench.trt_worker:engine_debug_tensors",
+                {"model_path": path, "feeds_npz": feeds_npz, "backend": backend.name, "profile": shapes,
+                 "output_npz": debug_npz},
+                env=worker_environment(backend),
+                timeout=1800,
+                artifacts={"model_path": file_artifact(path), "feeds_npz": file_artifact(feeds_npz)},
+                needs=Needs(backend=backend.name, gpu=True),
+                outputs=("output_npz",),
+            )
         )
-        with np.load(raw["path"], allow_pickle=False) as data:
+        with np.load(debug_npz, allow_pickle=False) as data:
             got = {k: data[k] for k in data.files}
     output_names = [o.name for o in original.graph.output]
     outputs = [output_metrics(n, reference_all[n], got[n]) for n in output_names if n in got]

@@ -1834,7 +1834,7 @@ def keep_precision_for_accuracy(
     """
     import onnx
 
-    from workbench.compare import _quantized_nodes, _with_fused, layerwise_drift, rank_by_drift, run_model
+    from workbench.compare import layerwise_drift, rank_by_drift, run_model, smallest_keep_set
     from workbench.precision import PRECISION_INFO
 
     if not PRECISION_INFO[precision].quantized:
@@ -1852,7 +1852,6 @@ def keep_precision_for_accuracy(
     probe = {k: v[: min(drift_samples, data.samples)] if v.ndim else v for k, v in data.arrays.items()}
     reference_all = run_model(str(model.path), probe, all_tensors=True)
     history: list[AccuracyKeepTrial] = []
-    cache: dict[int, PrecisionAccuracy] = {}
     trials = 0
 
     def trial(nodes: list[str]) -> PrecisionAccuracy:
@@ -1887,36 +1886,11 @@ def keep_precision_for_accuracy(
     if meets(base, targets, reference.top1):
         return finish([], base)
 
-    def attempt(k: int) -> PrecisionAccuracy:
-        if k not in cache:
-            cache[k] = trial(_with_fused(candidates[:k], original))
-            for name in _quantized_nodes(onnx.load(cache[k].model_path)):
-                if name not in candidates and name not in _with_fused(candidates[:k], original):
-                    candidates.append(name)
-        return cache[k]
-
-    k, low, found = 1, 0, None
-    while trials < max_trials and candidates:
-        size = min(k, len(candidates))
-        if meets(attempt(size), targets, reference.top1):
-            found = size
-            break
-        low = size
-        if low >= len(candidates):
-            break
-        k *= 2
-    if found is None:
-        best = max(cache.values(), key=lambda r: r.top1 or 0.0, default=base)
-        size = next((s for s, r in cache.items() if r is best), 0)
-        return finish(_with_fused(candidates[:size], original), best)
-    high = found
-    while high - low > 1 and trials < max_trials:
-        middle = (low + high) // 2
-        if meets(attempt(middle), targets, reference.top1):
-            high = middle
-        else:
-            low = middle
-    return finish(_with_fused(candidates[:high], original), attempt(high))
+    nodes, final = smallest_keep_set(
+        candidates, original, base, trial, lambda r: meets(r, targets, reference.top1),
+        lambda: trials < max_trials, lambda r: r.top1 or 0.0,
+    )
+    return finish(nodes, final)
 
 
 # ----------------------------------------------------------------------------- figures

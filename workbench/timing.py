@@ -110,6 +110,10 @@ class Profile(JsonRecord):
     unmapped_onnx_nodes: list[str] = field(default_factory=list)
     #: Rows that come from no ONNX node (layout reorders and the like that ONNX Runtime inserted).
     unmapped_rows: list[str] = field(default_factory=list)
+    #: Which executor ran the timing ("local": this machine, in or beside the caller's
+    #: process; "ray": a cluster node) and on which node, as the executor says.
+    executor: str | None = None
+    node: dict[str, Any] | None = None
 
 
 #: ``optimization=`` values and ONNX Runtime's levels.
@@ -320,6 +324,7 @@ def profile_onnxruntime(
         node_rows=node_rows,
         unmapped_onnx_nodes=unmapped_nodes,
         unmapped_rows=unmapped_rows,
+        executor="local",  # in the caller's process, on this machine
     )
 
 
@@ -510,7 +515,7 @@ def profile_tensorrt(
     engine explorer beside exports made on other GPUs.
     """
     from workbench.env import collect_environment
-    from workbench.isolation import run_isolated
+    from workbench.executor import Needs, Task, file_artifact, run_task
 
     if not collect_environment().gpus:
         raise WorkbenchError(
@@ -519,20 +524,27 @@ def profile_tensorrt(
     from workbench.backends import resolve_backend, worker_environment
 
     backend = resolve_backend("auto")
-    raw = run_isolated(
-        "workbench.trt_worker:profile_engine",
-        {
-            "engine_path": engine_path,
-            "shapes": shapes,
-            "warmup": warmup,
-            "iterations": iterations,
-            "cuda_graph": cuda_graph,
-            "backend": backend.name,
-        },
-        timeout=1800,
-        env=worker_environment(backend),
+    raw = run_task(
+        Task(
+            "profile",
+            "workbench.trt_worker:profile_engine",
+            {
+                "engine_path": engine_path,
+                "shapes": shapes,
+                "warmup": warmup,
+                "iterations": iterations,
+                "cuda_graph": cuda_graph,
+                "backend": backend.name,
+            },
+            env=worker_environment(backend),
+            timeout=1800,
+            artifacts={"engine_path": file_artifact(engine_path)},
+            needs=Needs(backend=backend.name, gpu=True),
+        )
     )
     profile = Profile.from_dict(raw)
+    ran_on = raw.get("ran_on") or {}
+    profile.executor, profile.node = ran_on.get("executor"), ran_on.get("node")
     if exports_dir:
         write_profile_exports(profile, exports_dir, stem=Path(engine_path).name)
     return profile

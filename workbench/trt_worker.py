@@ -667,6 +667,7 @@ def engine_debug_tensors(
     feeds_npz: str,
     backend: str = "auto",
     profile: dict[str, list[list[int]]] | None = None,
+    output_npz: str | None = None,
 ) -> dict[str, Any]:
     """Values of the engine's own (unfused) tensors on the GPU, through TensorRT's debug-tensor API.
 
@@ -755,7 +756,7 @@ def engine_debug_tensors(
         runner.context.set_debug_listener(listener)
         runner.context.set_all_tensors_debug_state(True)
         outputs = runner.infer(feeds)
-    out_path = feeds_npz.replace(".npz", ".debug.npz")
+    out_path = output_npz or feeds_npz.replace(".npz", ".debug.npz")
     np.savez(
         out_path, **{k: v for k, v in {**captured, **{k: np.asarray(v) for k, v in outputs.items()}}.items()}
     )
