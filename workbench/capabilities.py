@@ -162,6 +162,8 @@ class NodeCapabilities(JsonRecord):
     aot_targets: list[str] = field(default_factory=list)
     modelopt: str | None = None
     onnxruntime: str | None = None
+    #: Ray's version (every node of a cluster needs the same).
+    ray: str | None = None
 
     def backend(self, name: str) -> BackendInfo | None:
         return next((b for b in self.backends if b.name == name), None)
@@ -198,6 +200,7 @@ def local_capabilities() -> NodeCapabilities:
         aot_targets=list(RTX_AOT_TARGETS) if any(b.name == "tensorrt-rtx" for b in backends) else [],
         modelopt=_dist_version("nvidia-modelopt"),
         onnxruntime=_dist_version("onnxruntime", "onnxruntime-gpu"),
+        ray=_dist_version("ray"),
     )
 
 
@@ -245,7 +248,9 @@ def _label_value(text: str) -> str:
 
 def as_ray_labels(caps: NodeCapabilities) -> dict[str, str]:
     """The same capabilities as Ray node labels (``ray start --labels``), for people and selectors."""
-    labels = {f"{LABEL_PREFIX}workbench": _label_value(caps.workbench)}
+    labels = {f"{LABEL_PREFIX}workbench": _label_value(caps.workbench), f"{LABEL_PREFIX}python": _label_value(caps.python)}
+    if caps.ray:
+        labels[f"{LABEL_PREFIX}ray"] = _label_value(caps.ray)
     for info in caps.backends:
         labels[f"{LABEL_PREFIX}{info.name}"] = _label_value(info.version)
     if caps.aot_targets:

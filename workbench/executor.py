@@ -16,6 +16,16 @@ chooses another for every caller that does not name one, and so does
 configured: ``TRT_WORKBENCH_CLUSTER`` alone is enough for every caller that does not
 name an executor.
 
+Where a result came from: every executor adds to a task's result, when it is a dict, the
+key ``"ran_on"``::
+
+    "ran_on": {"executor": "local" | "ray",
+               "node": None | {"id": RAY_NODE_ID, "host": NODE_IP, "hostname": NAME},
+               "attempt": 1}          # Ray only: 2 when a lost worker's task was retried
+
+(``node`` is None on the local pool: this machine). Build and profile records copy it into
+their JSON (``"executor"``, ``"node"``).
+
 A task says where it may run with :class:`Needs` (the backend and its version, the
 target SM, whether it needs a GPU of that SM or ModelOpt); an executor that places work
 (the Ray one) refuses a task nothing can serve with :class:`PlacementRefused` before
@@ -105,6 +115,23 @@ class Executor(Protocol):
         ...
 
 
+#: What the local pool adds to a result: it ran here, on no Ray node.
+LOCAL_RAN_ON: dict[str, Any] = {"executor": "local", "node": None}
+
+
+def with_ran_on(result: Any, ran_on: dict[str, Any]) -> Any:
+    """``result`` with ``"ran_on"`` set, when it is a dict (other results are left alone)."""
+    if isinstance(result, dict):
+        result["ran_on"] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in ran_on.items()}
+    return result
+
+
+def ran_on(result: Any) -> dict[str, Any] | None:
+    """The ``"ran_on"`` record of a task's result (None when it has none)."""
+    found = result.get("ran_on") if isinstance(result, dict) else None
+    return found if isinstance(found, dict) else None
+
+
 class LocalExecutor:
     """Worker processes on this machine (one warm pool per environment)."""
 
@@ -116,7 +143,8 @@ class LocalExecutor:
     def run(self, task: Task, *, cancelled: Callable[[], bool] | None = None) -> Any:
         from workbench.isolation import run_isolated
 
-        return run_isolated(task.func, task.kwargs, timeout=task.timeout, cancelled=cancelled, env=task.env)
+        result = run_isolated(task.func, task.kwargs, timeout=task.timeout, cancelled=cancelled, env=task.env)
+        return with_ran_on(result, LOCAL_RAN_ON)
 
     def submit(self, task: Task, *, cancelled: Callable[[], bool] | None = None) -> concurrent.futures.Future[Any]:
         return self._threads.submit(self.run, task, cancelled=cancelled)

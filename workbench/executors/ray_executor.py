@@ -36,6 +36,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import importlib
+import json
 import logging
 import os
 import shutil
@@ -43,6 +44,7 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +58,13 @@ from workbench.isolation import IsolatedTaskError, TaskCancelled, WorkerCrashed,
 
 #: Where a node keeps the files it was sent (by hash) and its tasks' private folders.
 NODE_CACHE_ENV = "TRT_WORKBENCH_RAY_CACHE"
+#: How many bytes of files-by-hash a node keeps (least recently used go first; default 8 GiB).
+NODE_CACHE_BYTES_ENV = "TRT_WORKBENCH_RAY_CACHE_BYTES"
+DEFAULT_NODE_CACHE_BYTES = 8 << 30
+#: Ray's internal key-value namespace and key prefix of the running-task registry: each task
+#: writes where it runs and its stage there (what ``cluster status`` and progress read).
+KV_NAMESPACE = "trt-workbench"
+KV_PREFIX = "trtwb/task/"
 
 #: File arguments of the workbench's worker functions: (inputs, outputs, node-local).
 #: Inputs are shipped by hash; outputs run on a private node path and come back (an
@@ -106,6 +115,7 @@ class _Running:
     ref: Any
     dirs: list[str]
     shipped: dict[str, str]
+    id: str = ""
 
 
 def _sha256_file(path: str | Path) -> tuple[str, bytes]:
@@ -180,6 +190,63 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise WorkbenchError(f"Cannot reach the Ray cluster at {address}: {exc.strerror or exc}.") from exc
 
 
+def _use_token_if_given() -> None:
+    """Token mode for this process when a token is given (``$RAY_AUTH_TOKEN``,
+    ``$RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``) and ``$RAY_AUTH_MODE`` does not say
+    otherwise. Ray read the mode when it was imported, so its config is refreshed."""
+    from workbench.executors.cluster import AUTH_MODE_ENV, read_token
+
+    mode = os.environ.get(AUTH_MODE_ENV)
+    if mode is not None and mode.lower() != "token":
+        return
+    if mode is None and not read_token():
+        return
+    os.environ[AUTH_MODE_ENV] = "token"
+    with contextlib.suppress(Exception):
+        from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
+
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+
+
+def _outward_ip() -> str | None:
+    """This machine's outward address (what Ray puts in place of 127.0.0.1); no packet is sent."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.254", 9))
+        return str(probe.getsockname()[0])
+    return None
+
+
+def _loopback_only(address: str) -> bool:
+    """A cluster on this machine that listens on 127.0.0.1 only (``cluster up``'s default)."""
+    from workbench.executors.cluster import is_loopback, split_address
+
+    host, port = split_address(address)
+    if port is None or not is_loopback(host):
+        return False
+    outward = _outward_ip()
+    if outward is None or is_loopback(outward):
+        return True
+    try:
+        with socket.create_connection((outward, port), timeout=1.0):
+            return False  # a plain `ray start` on every interface: Ray's usual addresses work
+    except OSError:
+        return True
+
+
+def _keep_loopback() -> str:
+    """Let this driver keep 127.0.0.1 as its node address (Ray would swap in the outward one,
+    which a loopback-only cluster does not listen on)."""
+    from workbench.executors.cluster import KEEP_LOOPBACK_ENV, LOOPBACK
+
+    os.environ[KEEP_LOOPBACK_ENV] = "0"
+    with contextlib.suppress(Exception):
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    return LOOPBACK
+
+
 class RayExecutor:
     """Tasks as Ray tasks on the cluster at ``address`` (``HOST:6379``, ``ray://HOST:10001``
     or ``auto``), placed by capability, isolated on the node, files moved by hash."""
@@ -210,6 +277,9 @@ class RayExecutor:
         self._nodes: tuple[float, list[dict[str, Any]]] | None = None
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
         self._inflight = 0
+        #: Task id -> the running Ray task (what cancel_all() cancels).
+        self._running: dict[str, _Running] = {}
+        self._previous_sigint: Any = None
 
     # ------------------------------------------------------------------ connection
 
@@ -242,12 +312,18 @@ class RayExecutor:
                 self._owns_connection = False  # a notebook connected already: use its connection
             else:
                 _check_reachable(self.address)
+                _use_token_if_given()
+                extra: dict[str, Any] = {}
+                if _loopback_only(self.address):
+                    extra["_node_ip_address"] = _keep_loopback()
+                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
                 try:
                     ray.init(
                         address=self.address,
                         namespace=self.namespace,
                         log_to_driver=False,
                         logging_level=logging.ERROR,
+                        **extra,
                     )
                 except Exception as exc:
                     with contextlib.suppress(Exception):
@@ -266,6 +342,39 @@ class RayExecutor:
                 _CONNECTED_BY = self
             self._remote = ray.remote(_node_run)
             self._connected = True
+            self._catch_interrupt()
+
+    def _catch_interrupt(self) -> None:
+        """Ctrl-C in a command's main thread cancels this executor's Ray tasks first, then
+        interrupts as before (the waiting threads see the tasks cancelled and return)."""
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            return  # someone else handles Ctrl-C (a notebook kernel, an app)
+
+        def interrupted(signum: int, frame: Any) -> None:
+            self.cancel_all()
+            signal.default_int_handler(signum, frame)
+
+        signal.signal(signal.SIGINT, interrupted)
+        self._previous_sigint = previous
+
+    def cancel_all(self) -> int:
+        """Cancel (force: the Ray worker and its isolated worker end) every task this
+        executor has running; returns how many were asked to stop."""
+        with self._lock:
+            running = list(self._running.values())
+        if not running:
+            return 0
+        import ray
+
+        for item in running:
+            with contextlib.suppress(Exception):
+                ray.cancel(item.ref, force=True)
+        return len(running)
 
     def close(self) -> None:
         """Drop cached objects and disconnect (when this executor made the connection)."""
@@ -273,6 +382,11 @@ class RayExecutor:
         with self._lock:
             self._objects.clear()
             self._nodes = None
+            if self._previous_sigint is not None and threading.current_thread() is threading.main_thread():
+                import signal
+
+                signal.signal(signal.SIGINT, self._previous_sigint)
+                self._previous_sigint = None
             if self._connected and self._owns_connection:
                 import ray
 
@@ -309,6 +423,8 @@ class RayExecutor:
                 "resources": dict(node.get("Resources") or {}),
                 "labels": dict(node.get("Labels") or {}),
                 "description": describe_resources(node.get("Resources") or {}),
+                "hostname": node.get("NodeManagerHostname", ""),
+                "is_head": "node:__internal_head__" in (node.get("Resources") or {}),
             }
             for node in ray.nodes()
             if node.get("Alive")
@@ -336,6 +452,39 @@ class RayExecutor:
         """One line per alive node, for a "Run on" chooser: ``IP: what it can do``."""
         return [f"{n['ip']}: {n['description']}" for n in self.nodes()]
 
+    def running_tasks(self) -> list[dict[str, Any]]:
+        """Every workbench task running on the cluster now (from any caller), as the nodes
+        report them: ``id``, ``kind``, ``node_id``, ``host``, ``stage``, ``attempt``,
+        ``started`` and ``seconds`` (oldest first)."""
+        self.connect()
+        from ray.experimental import internal_kv
+
+        found = []
+        now = time.time()
+        for key in internal_kv._internal_kv_list(KV_PREFIX, namespace=KV_NAMESPACE) or []:
+            raw = internal_kv._internal_kv_get(key, namespace=KV_NAMESPACE)
+            if not raw:
+                continue
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            entry["seconds"] = round(now - float(entry.get("started", now)), 1)
+            found.append(entry)
+        return sorted(found, key=lambda e: e.get("started", 0))
+
+    def stage_of(self, task_id: str) -> str | None:
+        """The stage a running task last reported ("fetching inputs", "running", ...)."""
+        from ray.experimental import internal_kv
+
+        raw = internal_kv._internal_kv_get(KV_PREFIX + task_id, namespace=KV_NAMESPACE)
+        if not raw:
+            return None
+        try:
+            return str(json.loads(raw).get("stage"))
+        except ValueError:
+            return None
+
     def refusal(self, task: Task) -> str | None:
         """Why no node of the cluster can run ``task`` (one sentence), or None when one can."""
         requirement = requirement_for(task)
@@ -346,23 +495,30 @@ class RayExecutor:
 
     # ------------------------------------------------------------------ running
 
-    def run(self, task: Task, *, cancelled: Callable[[], bool] | None = None) -> Any:
-        return self.run_detailed(task, cancelled=cancelled).result
+    def run(
+        self, task: Task, *, cancelled: Callable[[], bool] | None = None, on_stage: Callable[[str], None] | None = None
+    ) -> Any:
+        return self.run_detailed(task, cancelled=cancelled, on_stage=on_stage).result
 
-    def run_detailed(self, task: Task, *, cancelled: Callable[[], bool] | None = None) -> RemoteOutcome:
-        """Run ``task`` and say where it ran and which files came back."""
-        return self._finish(self._start(task), cancelled)
+    def run_detailed(
+        self, task: Task, *, cancelled: Callable[[], bool] | None = None, on_stage: Callable[[str], None] | None = None
+    ) -> RemoteOutcome:
+        """Run ``task`` and say where it ran and which files came back. ``on_stage`` hears
+        the stages the node reports ("queued", "fetching inputs", "running", "sending results")."""
+        return self._finish(self._start(task), cancelled, on_stage)
 
-    def submit(self, task: Task, *, cancelled: Callable[[], bool] | None = None) -> concurrent.futures.Future[Any]:
+    def submit(
+        self, task: Task, *, cancelled: Callable[[], bool] | None = None, on_stage: Callable[[str], None] | None = None
+    ) -> concurrent.futures.Future[Any]:
         """Start ``task`` now (a refusal is raised here, before anything runs)."""
         running = self._start(task)
-        return self._pool().submit(lambda: self._finish(running, cancelled).result)
+        return self._pool().submit(lambda: self._finish(running, cancelled, on_stage).result)
 
     def submit_detailed(
-        self, task: Task, *, cancelled: Callable[[], bool] | None = None
+        self, task: Task, *, cancelled: Callable[[], bool] | None = None, on_stage: Callable[[str], None] | None = None
     ) -> concurrent.futures.Future[RemoteOutcome]:
         running = self._start(task)
-        return self._pool().submit(self._finish, running, cancelled)
+        return self._pool().submit(self._finish, running, cancelled, on_stage)
 
     def submit_many(
         self, tasks: list[Task], *, cancelled: Callable[[], bool] | None = None
@@ -386,12 +542,17 @@ class RayExecutor:
             raise PlacementRefused(reason)
         requirement = requirement_for(task)
         spec, dirs, shipped = self._spec(task)
+        spec["id"] = uuid.uuid4().hex
+        spec["kind"] = task.kind
+        spec["caller"] = socket.gethostname()
         options = requirement.ray_options()
         options.update(max_retries=self.max_retries, retry_exceptions=False, name=f"trt-workbench {task.kind}")
         ref = self._remote.options(**options).remote(spec)
+        running = _Running(task=task, ref=ref, dirs=dirs, shipped=shipped, id=spec["id"])
         with self._lock:
             self._inflight += 1
-        return _Running(task=task, ref=ref, dirs=dirs, shipped=shipped)
+            self._running[running.id] = running
+        return running
 
     def _spec(self, task: Task) -> tuple[dict[str, Any], list[str], dict[str, str]]:
         """What the node needs: the task, its input files by hash (as object refs), where its
@@ -487,17 +648,37 @@ class RayExecutor:
                 total -= size
         return sha, ref
 
-    def _finish(self, running: _Running, cancelled: Callable[[], bool] | None) -> RemoteOutcome:
+    def _finish(
+        self,
+        running: _Running,
+        cancelled: Callable[[], bool] | None,
+        on_stage: Callable[[str], None] | None = None,
+    ) -> RemoteOutcome:
         try:
-            return self._await(running, cancelled)
+            return self._await(running, cancelled, on_stage)
         finally:
             with self._lock:
                 self._inflight -= 1
+                self._running.pop(running.id, None)
+            # A node that died mid-task left its entry behind: the caller removes it.
+            with contextlib.suppress(Exception):
+                from ray.experimental import internal_kv
 
-    def _await(self, running: _Running, cancelled: Callable[[], bool] | None) -> RemoteOutcome:
+                internal_kv._internal_kv_del(KV_PREFIX + running.id, namespace=KV_NAMESPACE)
+
+    def _await(
+        self,
+        running: _Running,
+        cancelled: Callable[[], bool] | None,
+        on_stage: Callable[[str], None] | None = None,
+    ) -> RemoteOutcome:
         import ray
         from ray import exceptions as rx
 
+        heard = ""
+        if on_stage is not None:
+            on_stage("queued")
+            heard = "queued"
         while True:
             ready, _ = ray.wait([running.ref], timeout=self.poll_seconds)
             if ready:
@@ -506,6 +687,12 @@ class RayExecutor:
                 with contextlib.suppress(Exception):
                     ray.cancel(running.ref, force=True)
                 raise TaskCancelled("Cancelled.")
+            if on_stage is not None:
+                with contextlib.suppress(Exception):
+                    stage = self.stage_of(running.id)
+                    if stage and stage != heard:
+                        heard = stage
+                        on_stage(stage)
         try:
             reply = ray.get(running.ref)
         except rx.TaskCancelledError as exc:
@@ -535,8 +722,17 @@ class RayExecutor:
             message = message[:-1] + where + "." if message.endswith(".") else message + where
             raise error_type(message, log=local(log), detail=local(detail) if detail else detail)  # type: ignore[call-arg]
         files = self._write_back(reply["files"], running.dirs)
+        result = _rewrite(outcome[1], local)
+        if isinstance(result, dict):
+            result["ran_on"] = {
+                "executor": "ray",
+                "node": {"id": reply["node_id"], "host": reply["node_ip"], "hostname": reply.get("hostname", "")},
+                "attempt": reply.get("attempt", 1),
+            }
+        if on_stage is not None:
+            on_stage("done")
         return RemoteOutcome(
-            result=_rewrite(outcome[1], local),
+            result=result,
             node_id=reply["node_id"],
             node_ip=reply["node_ip"],
             started=reply["started"],
@@ -587,12 +783,84 @@ def node_cache_root() -> Path:
     return root
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune_node_cache(root: Path, max_bytes: int | None = None) -> dict[str, int]:
+    """Keep a node's cache bounded: task folders of Ray workers that are gone (killed mid-task)
+    are removed, and files by hash beyond ``max_bytes`` (``$TRT_WORKBENCH_RAY_CACHE_BYTES``,
+    default 8 GiB) go least recently used first. Returns what was removed."""
+    if max_bytes is None:
+        try:
+            max_bytes = int(os.environ.get(NODE_CACHE_BYTES_ENV) or DEFAULT_NODE_CACHE_BYTES)
+        except ValueError:
+            max_bytes = DEFAULT_NODE_CACHE_BYTES
+    removed = {"task_folders": 0, "files": 0, "bytes": 0}
+    tasks = root / "tasks"
+    if tasks.is_dir():
+        for folder in tasks.iterdir():
+            parts = folder.name.split("-")
+            if len(parts) >= 3 and parts[0] == "task" and parts[1].isdigit() and not _pid_alive(int(parts[1])):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed["task_folders"] += 1
+    cas = root / "cas"
+    if cas.is_dir():
+        entries = []
+        for path in cas.glob("*/*"):
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                entries.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in sorted(entries, key=lambda e: e[0]):
+            if total <= max_bytes:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink()  # a running task keeps its hard link: only the cached copy goes
+                total -= size
+                removed["files"] += 1
+                removed["bytes"] += size
+    return removed
+
+
+def _report(spec: dict[str, Any], entry: dict[str, Any], stage: str) -> None:
+    """Tell the cluster (its key-value store) what this task is doing now."""
+    if not spec.get("id"):
+        return
+    from ray.experimental import internal_kv
+
+    entry["stage"] = stage
+    with contextlib.suppress(Exception):
+        internal_kv._internal_kv_put(KV_PREFIX + spec["id"], json.dumps(entry), overwrite=True, namespace=KV_NAMESPACE)
+
+
+def _previous_attempts(spec: dict[str, Any]) -> int:
+    """How many times Ray started this task before (its registry entry survives a lost worker)."""
+    if not spec.get("id"):
+        return 0
+    from ray.experimental import internal_kv
+
+    with contextlib.suppress(Exception):
+        raw = internal_kv._internal_kv_get(KV_PREFIX + spec["id"], namespace=KV_NAMESPACE)
+        if raw:
+            return int(json.loads(raw).get("attempt", 1))
+    return 0
+
+
 def _fetch(root: Path, sha: str, ref: Any) -> Path:
     """The node's copy of the file with this hash, fetched from the object store when missing."""
     import ray
 
     path = root / "cas" / sha[:2] / sha
     if path.is_file():
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: pruned last
         return path
     data = ray.get(ref)
     if hashlib.sha256(data).hexdigest() != sha:
@@ -623,10 +891,20 @@ def _node_run(spec: dict[str, Any]) -> dict[str, Any]:
 
     root = node_cache_root()
     (root / "tasks").mkdir(exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="task-", dir=root / "tasks"))
+    with contextlib.suppress(Exception):
+        prune_node_cache(root)
+    # The folder names its Ray worker: a worker killed mid-task leaves it for the next prune.
+    scratch = Path(tempfile.mkdtemp(prefix=f"task-{os.getpid()}-", dir=root / "tasks"))
     context = ray.get_runtime_context()
     node_id = context.get_node_id()
     node_ip = ray.util.get_node_ip_address()
+    attempt = _previous_attempts(spec) + 1
+    entry = {
+        "id": spec.get("id", ""), "kind": spec.get("kind", ""), "node_id": node_id, "host": node_ip,
+        "hostname": socket.gethostname(), "pid": os.getpid(), "caller": spec.get("caller", ""),
+        "attempt": attempt, "started": time.time(),
+    }
+    _report(spec, entry, "fetching inputs")
     try:
         folders = [scratch / f"d{i}" for i in range(spec["dirs"])]
         for folder in folders:
@@ -658,6 +936,7 @@ def _node_run(spec: dict[str, Any]) -> dict[str, Any]:
             kwargs[arg] = str(place / os.path.basename(original))
         before = _snapshot(folders)
         started = time.time()
+        _report(spec, entry, "running")
         try:
             result = run_isolated(
                 f"{__name__}:_guarded",
@@ -671,6 +950,7 @@ def _node_run(spec: dict[str, Any]) -> dict[str, Any]:
         except WorkbenchError as exc:
             outcome = ("error", "WorkbenchError", exc.message, "", exc.detail)
         finished = time.time()
+        _report(spec, entry, "sending results")
         files = []
         if outcome[0] == "ok":
             for path, stamp in _snapshot(folders).items():
@@ -691,12 +971,19 @@ def _node_run(spec: dict[str, Any]) -> dict[str, Any]:
             "dirs": [str(f) for f in folders],
             "node_id": node_id,
             "node_ip": node_ip,
+            "hostname": socket.gethostname(),
+            "attempt": attempt,
             "started": started,
             "finished": finished,
             "kwargs": kwargs,
         }
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if spec.get("id"):  # not reached when the worker is killed: the retry counts on the entry
+            with contextlib.suppress(Exception):
+                from ray.experimental import internal_kv
+
+                internal_kv._internal_kv_del(KV_PREFIX + spec["id"], namespace=KV_NAMESPACE)
 
 
 _WATCHING = False
