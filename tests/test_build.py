@@ -151,7 +151,10 @@ def test_profile_validation_and_suggestion() -> None:
     assert any("fixed to 224" in p for p in fixed)
     served = [{"input": [b, 3, 224, 224]} for b in (1, 1, 2, 4, 8, 16)]
     profile = suggest_profile(summary, served)
-    assert profile["input"] == [[1, 3, 224, 224], [2, 3, 224, 224], [16, 3, 224, 224]]
+    # opt is where most requests are (batch 1: 2 of 6), min/max cover every request.
+    assert profile["input"] == [[1, 3, 224, 224], [1, 3, 224, 224], [16, 3, 224, 224]]
+    spread = [{"input": [b, 3, 224, 224]} for b in (1, 2, 4, 8, 16)]
+    assert suggest_profile(summary, spread)["input"][1] == [4, 3, 224, 224]  # no common shape: the median
     assert validate_profiles(summary, [profile]) == []
 
 

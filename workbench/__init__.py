@@ -47,6 +47,17 @@ _API: dict[str, str] = {
     "Workspace": "workbench.workspace",
     "WorkbenchError": "workbench.errors",
     "PRECISION_INFO": "workbench.precision",
+    "transformed_model": "workbench.transforms",
+    "calibration_for": "workbench.calibration",
+    "load_labelled": "workbench.evaluation",
+    "load_calibration_data": "workbench.evaluation",
+    "evaluate": "workbench.evaluation",
+    "calibration_study": "workbench.evaluation",
+    "calibration_findings": "workbench.evaluation",
+    "keep_precision_for_accuracy": "workbench.evaluation",
+    "check_versions": "workbench.compat",
+    "run_task": "workbench.executor",
+    "Task": "workbench.executor",
 }
 
 __all__ = ["__version__", *_API]

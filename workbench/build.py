@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import threading
 import time
 from collections import Counter
@@ -223,22 +222,18 @@ def validate_profiles(summary: ModelSummary, profiles: list[ShapeProfile]) -> li
 
 
 def suggest_profile(summary: ModelSummary, served: list[dict[str, list[int]]]) -> ShapeProfile:
-    """One profile covering the shapes you will serve: min/max per dim, opt the median shape."""
+    """One profile covering the shapes you will serve: min/max per dim, opt the most frequent
+    shape when it is common, else the median (``shapes.suggest_profiles`` with one profile)."""
+    from workbench.shapes import suggest_profiles
+
     if not served:
         raise WorkbenchError("Give at least one served shape to suggest a profile from.")
-    profile: ShapeProfile = {}
-    for info in summary.inputs:
-        shapes = [s[info.name] for s in served if info.name in s]
-        if not shapes:
-            continue
-        rank = {len(s) for s in shapes}
-        if len(rank) != 1:
-            raise WorkbenchError(f"The served shapes of {info.name!r} have different ranks.")
-        lo = [min(s[a] for s in shapes) for a in range(len(shapes[0]))]
-        hi = [max(s[a] for s in shapes) for a in range(len(shapes[0]))]
-        opt = [int(statistics.median_low([s[a] for s in shapes])) for a in range(len(shapes[0]))]
-        profile[info.name] = [lo, opt, hi]
-    return profile
+    names = {info.name for info in summary.inputs}
+    for request in served:
+        unknown = sorted(set(request) - names)
+        if unknown:
+            raise WorkbenchError(f"The served shapes name {unknown[0]!r}, which is not a model input.")
+    return suggest_profiles(served, max_profiles=1).covering
 
 
 # ----------------------------------------------------------------------------- caching

@@ -279,6 +279,35 @@ def synthetic_calibration(
     return CalibrationData(arrays=arrays, source="synthetic", synthetic=True, notes=notes)
 
 
+def calibration_for(
+    precisions: list[str],
+    given: CalibrationData | None,
+    *,
+    synthetic: bool,
+    inputs: list[TensorInfo],
+    shapes: dict[str, list[list[int]]] | None = None,
+) -> CalibrationData | None:
+    """The one calibration policy every front end follows (CLI, Build and Accuracy pages).
+
+    A calibrated precision (INT8, FP8) runs on the user's calibration data; else on
+    synthetic data only when the user chose it explicitly (``--synthetic-calib``, the
+    pages' "Synthetic (smoke test only)"), and that data says so (``synthetic=True``, shown
+    as SYNTHETIC wherever a figure computed from it is). Neither: one sentence, nothing runs.
+    """
+    from workbench.precision import PRECISION_INFO
+
+    calibrated = [p for p in precisions if PRECISION_INFO[p].calibrated]
+    if given is not None or not calibrated:
+        return given
+    if synthetic:
+        return synthetic_calibration(inputs, shapes)
+    titles = " and ".join(PRECISION_INFO[p].title for p in calibrated)
+    raise CalibrationError(
+        f"{titles} need{'s' if len(calibrated) == 1 else ''} calibration data: give --calib DATA "
+        "(a .npz keyed by input name, or images), or choose synthetic data explicitly (--synthetic-calib) for a smoke test."
+    )
+
+
 # ----------------------------------------------------------------------------- checks
 
 
