@@ -26,7 +26,7 @@ from workbench.model import LoadedModel
 from workbench.parse_job import ParseJob, start_parse_job
 from workbench.serialize import JsonRecord
 from workbench.shapes import ShapeProfile
-from workbench.summary import STANDARD_DOMAINS, op_key, summarize
+from workbench.summary import STANDARD_DOMAINS, ModelSummary, op_key, summarize
 from workbench.worker_records import ParseOutcome
 
 #: Node inputs that TensorRT needs as build-time constants: op -> input positions.
@@ -632,14 +632,38 @@ def onnx_errors(model: LoadedModel, index: GraphIndex) -> list[DiagnosticError]:
     return errors
 
 
+@dataclass
+class _GraphFacts:
+    """What every ONNX check reads: the model, its graph, its summary and the graph index."""
+
+    proto: onnx.ModelProto
+    graph: onnx.GraphProto
+    summary: ModelSummary
+    index: GraphIndex
+
+
+#: The ONNX-level checks, in the order their findings are listed; each is small and
+#: independent (add one: a function below and its entry here).
+_ONNX_CHECKS: list[Callable[[_GraphFacts], list[Finding]]] = []
+
+
+def _onnx_check(check: Callable[[_GraphFacts], list[Finding]]) -> Callable[[_GraphFacts], list[Finding]]:
+    _ONNX_CHECKS.append(check)
+    return check
+
+
 def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
     """What the ONNX graph says that the parser explains badly or not at all."""
-    proto = model.proto
-    graph = proto.graph
-    summary = summarize(model)
-    findings: list[Finding] = []
+    facts = _GraphFacts(model.proto, model.proto.graph, summarize(model), index)
+    return [finding for check in _ONNX_CHECKS for finding in check(facts)]
 
-    # Opset and IR versions newer than this onnx package knows: no parser will know them either.
+
+@_onnx_check
+def _check_versions(facts: _GraphFacts) -> list[Finding]:
+    """Opset and IR versions newer than this onnx package knows: no parser will know them either."""
+    proto = facts.proto
+    summary = facts.summary
+    findings: list[Finding] = []
     latest = onnx.defs.onnx_opset_version()
     default_opset = summary.opsets.get("ai.onnx")
     if default_opset is not None and default_opset > latest:
@@ -667,8 +691,16 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
                 message=f"IR version {proto.ir_version} is newer than this onnx package's ({onnx.IR_VERSION}).",
             )
         )
+    return findings
 
-    # Dtypes TensorRT has no type for.
+
+@_onnx_check
+def _check_dtypes(facts: _GraphFacts) -> list[Finding]:
+    """Dtypes TensorRT has no type for."""
+    graph = facts.graph
+    summary = facts.summary
+    index = facts.index
+    findings: list[Finding] = []
     for t in summary.inputs:
         if t.dtype in TENSORRT_UNSUPPORTED_DTYPES:
             consumers = [index.nodes[c] for c in index.consumers.get(t.name, [])]
@@ -743,8 +775,15 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
                 tensors=int64_big,
             )
         )
+    return findings
 
-    # Custom and training domains.
+
+@_onnx_check
+def _check_domains(facts: _GraphFacts) -> list[Finding]:
+    """Custom and training domains."""
+    graph = facts.graph
+    index = facts.index
+    findings: list[Finding] = []
     custom_nodes = [(i, n) for i, n in enumerate(graph.node) if (n.domain or "") not in STANDARD_DOMAINS]
     if custom_nodes:
         ops = sorted({op_key(n) for _, n in custom_nodes})
@@ -770,8 +809,15 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
                 nodes=[index.node_label(i) for i in training],
             )
         )
+    return findings
 
-    # ONNX Runtime's dynamic quantization has no TensorRT form.
+
+@_onnx_check
+def _check_dynamic_quantization(facts: _GraphFacts) -> list[Finding]:
+    """ONNX Runtime's dynamic quantization has no TensorRT form."""
+    graph = facts.graph
+    index = facts.index
+    findings: list[Finding] = []
     dynamic_q = [i for i, n in enumerate(graph.node) if n.op_type in DYNAMIC_QUANTIZATION_OPS]
     if dynamic_q:
         ops = sorted({graph.node[i].op_type for i in dynamic_q})
@@ -784,8 +830,15 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
                 nodes=[index.node_label(i) for i in dynamic_q],
             )
         )
+    return findings
 
-    # ONNX Runtime's quantize_static stores biases as int32 behind a DequantizeLinear.
+
+@_onnx_check
+def _check_int32_dequantize(facts: _GraphFacts) -> list[Finding]:
+    """ONNX Runtime's quantize_static stores biases as int32 behind a DequantizeLinear."""
+    graph = facts.graph
+    index = facts.index
+    findings: list[Finding] = []
     from workbench.fixes.dtypes import int32_dequantize_outputs
 
     int32_dq = int32_dequantize_outputs(graph)
@@ -802,8 +855,14 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
                 tensors=int32_dq,
             )
         )
+    return findings
 
-    # Dynamic dims and shared dim names.
+
+@_onnx_check
+def _check_dynamic_dims(facts: _GraphFacts) -> list[Finding]:
+    """Dynamic dims and shared dim names."""
+    summary = facts.summary
+    findings: list[Finding] = []
     if summary.dynamic_dims:
         unknown_rank = sorted({d.input for d in summary.dynamic_dims if d.axis is None})
         if unknown_rank:
@@ -836,9 +895,15 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
                 tensors=[name],
             )
         )
+    return findings
 
-    # If nodes: TensorRT builds both branches; a condition that depends on an input can fail
-    # in the builder, and one that depends only on constants should be folded away.
+
+@_onnx_check
+def _check_if_nodes(facts: _GraphFacts) -> list[Finding]:
+    """If nodes: TensorRT builds both branches; a condition that depends on an input can fail in the builder, and one that depends only on constants should be folded away."""
+    graph = facts.graph
+    index = facts.index
+    findings: list[Finding] = []
     for i, node in enumerate(graph.node):
         if node.op_type != "If" or not node.input:
             continue
@@ -868,8 +933,15 @@ def onnx_findings(model: LoadedModel, index: GraphIndex) -> list[Finding]:
                     tensors=[cond],
                 )
             )
+    return findings
 
-    # Inputs TensorRT needs constant but that are computed at run time.
+
+@_onnx_check
+def _check_constant_inputs(facts: _GraphFacts) -> list[Finding]:
+    """Inputs TensorRT needs constant but that are computed at run time."""
+    graph = facts.graph
+    index = facts.index
+    findings: list[Finding] = []
     for i, node in enumerate(graph.node):
         for pos in CONSTANT_INPUTS.get(node.op_type, ()):
             if pos >= len(node.input) or not node.input[pos] or index.is_constant(node.input[pos]):
