@@ -736,23 +736,24 @@ def cmd_compat(args: argparse.Namespace) -> int:
     if unknown:
         raise WorkbenchError(f"--input-value names {unknown[0]!r}, which is not an input of the model.")
     say = (lambda m: print(f"  {m}", file=sys.stderr)) if not args.json else None
-    report = check_versions(
-        model.path,
-        specs,
-        backend=args.backend,
-        existing=list(args.env or []),
-        build_check=args.build_check,
-        target=args.target,
-        shapes=parse_shape_specs(args.shapes) or None,
-        timeout=args.timeout,
-        progress=say,
-        model=model,
-        cache=not args.no_cache,
-        cuda=args.cuda,
-        driver=args.driver,
-        try_fixes=args.try_fixes,
-        input_values=input_values,
-    )
+    with _quiet_stdout(args.json):  # the fixes' Polygraphy logs go to stdout
+        report = check_versions(
+            model.path,
+            specs,
+            backend=args.backend,
+            existing=list(args.env or []),
+            build_check=args.build_check,
+            target=args.target,
+            shapes=parse_shape_specs(args.shapes) or None,
+            timeout=args.timeout,
+            progress=say,
+            model=model,
+            cache=not args.no_cache,
+            cuda=args.cuda,
+            driver=args.driver,
+            try_fixes=args.try_fixes,
+            input_values=input_values,
+        )
     ran = [v for v in report.versions if v.environment_error is None]
     if not ran:
         raise WorkbenchError("No version could be run: " + " ".join(v.environment_error or "" for v in report.versions))

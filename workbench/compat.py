@@ -807,7 +807,13 @@ def fix_for_versions(
             diagnosis=diagnosis,
         )
         errors_now = list(outcome.parse_errors)
-        candidates = list(fix.suggested)
+        # What the user gave comes first (their input values, their shapes); then the fixes
+        # that answer this version's errors; then an opset conversion, which an older parser
+        # may need for op versions it predates (each one is judged by this version's parse).
+        given = (["set-input-constant"] if input_values else []) + (["override-input-shapes"] if shapes else [])
+        opset = next((o.version for o in model.proto.opset_import if o.domain in ("", "ai.onnx")), None)
+        late = ["convert-opset"] if opset is not None and opset > 17 else []
+        candidates = list(dict.fromkeys([*given, *fix.suggested, *late]))
         tried: set[str] = set()
         while candidates and len(fix.applied) < max_steps:
             fix_id = candidates.pop(0)
@@ -849,8 +855,8 @@ def fix_for_versions(
                 f"{' then '.join(fix.applied)} leaves {len(errors_now)} error(s) on {outcome.label}: "
                 f"{fix.remaining_errors[0][:120] if fix.remaining_errors else ''}"
             )
-        elif fix.suggested:
-            fix.sentence = f"None of {', '.join(fix.suggested)} makes the model parse on {outcome.label}."
+        elif tried:
+            fix.sentence = f"None of the fixes tried ({', '.join(sorted(tried))}) makes the model parse on {outcome.label}."
         else:
             fix.sentence = f"No fix in the catalogue answers the errors of {outcome.label}."
         if fix.parses_after:
