@@ -52,7 +52,7 @@ def make_model(path: Path, target_mib: float = 10.0) -> Path:
         return f"{name}.r"
 
     budget = target_mib * 2**20 / 4  # FP32 parameters
-    widths = [32, 64, 128, 256, 256, 384]
+    widths = [32, 64, 128, 192, 256]
     used = 0
     for i, width in enumerate(widths):
         x = conv(f"/stage{i}/conv_a", x, channels, width, 3)
