@@ -92,13 +92,14 @@ def make_logger(min_severity: int = 2) -> Any:
 
 
 def parse_target(target: str | None) -> tuple[str, int, int] | None:
-    """``"sm89"``/``"8.9"``/``"89"`` -> ``("SM89", 8, 9)``; None when no target was given."""
-    if not target:
+    """``"sm89"``/``"8.9"``/``"89"`` -> ``("SM89", 8, 9)`` (TensorRT-RTX's enum member name);
+    None when no target was given. The digits are read by ``precision.sm_tuple``, as everywhere."""
+    from workbench.precision import sm_tuple
+
+    parsed = sm_tuple(target)
+    if parsed is None:
         return None
-    digits = re.sub(r"[^0-9]", "", target)
-    if len(digits) < 2:
-        raise ValueError(f"Unknown compute capability {target!r}: write it like sm89 or 8.9.")
-    major, minor = int(digits[:-1]), int(digits[-1])
+    major, minor = parsed
     return f"SM{major}{minor}", major, minor
 
 
