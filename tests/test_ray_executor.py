@@ -183,6 +183,63 @@ def test_this_node_advertises_tensorrt_rtx_and_its_aot_targets() -> None:
     assert json.loads(printed.stdout) == resources
 
 
+def test_a_node_cache_drops_dead_workers_folders_and_its_least_recently_used_files(tmp_path: Path) -> None:
+    from workbench.executors.ray_executor import prune_node_cache
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs (a Ray worker killed mid-task)
+    (tmp_path / "tasks" / f"task-{dead.pid}-abc").mkdir(parents=True)
+    (tmp_path / "tasks" / f"task-{dead.pid}-abc" / "model.onnx").write_bytes(b"x" * 10)
+    (tmp_path / "tasks" / f"task-{os.getpid()}-def").mkdir()
+    files = []
+    for i in range(4):
+        path = tmp_path / "cas" / f"{i:02d}" / f"{i:064d}"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"y" * 100)
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))  # file 0 used longest ago
+        files.append(path)
+    removed = prune_node_cache(tmp_path, max_bytes=250)
+    assert removed == {"task_folders": 1, "files": 2, "bytes": 200}
+    assert [p.exists() for p in files] == [False, False, True, True]
+    assert sorted(p.name for p in (tmp_path / "tasks").iterdir()) == [f"task-{os.getpid()}-def"]
+
+
+def test_join_says_which_versions_differ_and_needs_the_token(tmp_path: Path) -> None:
+    from workbench.executors.cluster import mismatch_from_error, version_mismatch
+
+    here = {"python": "3.11.9", "ray": "2.60.0", "workbench": "0.1.0"}
+    assert version_mismatch(dict(here), here) is None
+    gap = version_mismatch({"python": "3.12.1", "ray": "2.60.0", "workbench": "0.2.0"}, here)
+    assert gap == ("This machine cannot join: Python 3.11.9 here, 3.12.1 on the head; trt-workbench 0.1.0 here, "
+                   "0.2.0 on the head (every node needs the same versions).")
+    ray_says = "Version mismatch: The cluster was started with:\n    Ray: 2.59.0\n    Python: 3.11.9\n..."
+    assert mismatch_from_error(ray_says, here) == (
+        "This machine cannot join: Ray 2.60.0 here, 2.59.0 on the head (every node needs the same versions).")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env.update(HOME=str(tmp_path), RAY_AUTH_TOKEN_PATH=str(tmp_path / "none"))
+    out = subprocess.run([str(Path(sys.executable).with_name("trt-workbench")), "cluster", "join", "127.0.0.1:1"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    if "cannot join" in out.stderr:  # this machine has no backend: that is said first
+        assert out.returncode == 1
+        return
+    assert out.returncode == 2
+    assert out.stderr == (
+        "trt-workbench: error: No Ray authentication token here: export RAY_AUTH_TOKEN with the head's token "
+        f"(`ray get-auth-token` on the head prints it) or put it in {tmp_path / 'none'}.\n"
+    )
+
+
+def test_listening_sockets_are_read_from_proc() -> None:
+    from workbench.executors.cluster import listening_sockets
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        mine = [s for s in listening_sockets([os.getpid()]) if s.port == port]
+    assert len(mine) == 1 and mine[0].ip == "127.0.0.1" and mine[0].loopback
+
+
 @needs_ray
 def test_an_unreachable_cluster_is_one_sentence() -> None:
     import ray
@@ -363,9 +420,11 @@ def test_a_parse_on_the_cluster_equals_the_local_one(cluster: Any) -> None:
     local = seam.LocalExecutor().run(task)
     assert remote.shipped == {"model_path": sha256(model)}
     assert remote.remote_kwargs["model_path"] != str(model)  # the node parsed its own copy, by hash
-    assert {k: v for k, v in remote.result.items() if k != "seconds"} == {
-        k: v for k, v in local.items() if k != "seconds"
+    assert {k: v for k, v in remote.result.items() if k not in ("seconds", "ran_on")} == {
+        k: v for k, v in local.items() if k not in ("seconds", "ran_on")
     }
+    assert local["ran_on"] == {"executor": "local", "node": None}
+    assert remote.result["ran_on"]["executor"] == "ray" and remote.result["ran_on"]["node"]["id"] == remote.node_id
     assert remote.result["parse_ok"] is True
     # A model with external data: its .data file travels with it, by hash, to its place.
     external = sample("external_data/detector_external.onnx").resolve()

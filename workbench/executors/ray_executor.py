@@ -234,17 +234,20 @@ def _loopback_only(address: str) -> bool:
         return True
 
 
-def _keep_loopback() -> str:
-    """Let this driver keep 127.0.0.1 as its node address (Ray would swap in the outward one,
-    which a loopback-only cluster does not listen on)."""
-    from workbench.executors.cluster import KEEP_LOOPBACK_ENV, LOOPBACK
+_RAY_CLUSTER_DEFAULT: list[bool] = []
 
-    os.environ[KEEP_LOOPBACK_ENV] = "0"
+
+def _keep_loopback(keep: bool) -> bool:
+    """With ``keep``, let this driver keep 127.0.0.1 as its node address (Ray would swap in
+    the outward one, which a loopback-only cluster does not listen on); without, Ray's own
+    behaviour (as it was before any loopback connection of this process)."""
     with contextlib.suppress(Exception):
         from ray._private import ray_constants
 
-        ray_constants.ENABLE_RAY_CLUSTER = False
-    return LOOPBACK
+        if not _RAY_CLUSTER_DEFAULT:
+            _RAY_CLUSTER_DEFAULT.append(bool(ray_constants.ENABLE_RAY_CLUSTER))
+        ray_constants.ENABLE_RAY_CLUSTER = False if keep else _RAY_CLUSTER_DEFAULT[0]
+    return keep
 
 
 class RayExecutor:
@@ -279,6 +282,8 @@ class RayExecutor:
         self._inflight = 0
         #: Task id -> the running Ray task (what cancel_all() cancels).
         self._running: dict[str, _Running] = {}
+        #: Ray tasks this executor started (a rerun that finds everything cached starts none).
+        self.submitted = 0
         self._previous_sigint: Any = None
 
     # ------------------------------------------------------------------ connection
@@ -292,6 +297,10 @@ class RayExecutor:
         with self._lock:
             if self._connected:
                 return
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            # Ray's C++ client logs its retries to stderr (read when Ray is imported): a
+            # refusal is our one sentence.
+            os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
             try:
                 import ray
             except ImportError as exc:
@@ -314,9 +323,8 @@ class RayExecutor:
                 _check_reachable(self.address)
                 _use_token_if_given()
                 extra: dict[str, Any] = {}
-                if _loopback_only(self.address):
-                    extra["_node_ip_address"] = _keep_loopback()
-                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+                if _keep_loopback(_loopback_only(self.address)):
+                    extra["_node_ip_address"] = "127.0.0.1"
                 try:
                     ray.init(
                         address=self.address,
@@ -551,6 +559,7 @@ class RayExecutor:
         running = _Running(task=task, ref=ref, dirs=dirs, shipped=shipped, id=spec["id"])
         with self._lock:
             self._inflight += 1
+            self.submitted += 1
             self._running[running.id] = running
         return running
 

@@ -58,3 +58,44 @@ def _run_on() -> None:
     st.caption(f"Tasks run on: **{'this machine' if current == 'local' else current}**")
     for line in st.session_state.get("run_on_nodes", []):
         st.caption(line)
+    if current != "local":
+        _cluster_panel()
+
+
+def _cluster_panel() -> None:
+    """The cluster's nodes (backends, GPUs, targets) and what runs on it: ``cluster status``."""
+    from workbench.errors import WorkbenchError
+    from workbench.executor import get_executor
+    from workbench.executors.cluster import cluster_status
+
+    with st.expander("Cluster status", expanded=False):
+        refresh = st.button("Refresh", key="cluster_status_refresh")
+        if refresh or "cluster_status" not in st.session_state:
+            try:
+                st.session_state["cluster_status"] = cluster_status(get_executor())
+            except WorkbenchError as exc:
+                st.session_state["cluster_status"] = {"error": exc.message}
+        status = st.session_state["cluster_status"]
+        if "error" in status:
+            st.error(status["error"])
+            return
+        st.caption(f"{len(status['nodes'])} node(s) at {status['address']}")
+        st.table(
+            {
+                "node": [f"{n['address']}{' (head)' if n['head'] else ''}" for n in status["nodes"]],
+                "backends": [", ".join(f"{b['name']} {b['version']}" for b in n["backends"]) or "none" for n in status["nodes"]],
+                "GPUs": [", ".join(f"{g['count']}x {g['target']}" for g in n["gpus"]) or "none" for n in status["nodes"]],
+                "targets": [", ".join(n["targets"]) or "none" for n in status["nodes"]],
+            }
+        )
+        if status["tasks"]:
+            st.table(
+                {
+                    "task": [t.get("kind", "") for t in status["tasks"]],
+                    "node": [t.get("host", "") for t in status["tasks"]],
+                    "stage": [t.get("stage", "") for t in status["tasks"]],
+                    "seconds": [t.get("seconds", 0) for t in status["tasks"]],
+                }
+            )
+        else:
+            st.caption("Nothing running.")
