@@ -1,5 +1,6 @@
 """A workspace as one self-contained HTML report plus a JSON bundle, with the commands that
-reproduce every step on a GPU machine.
+reproduce every step on a GPU machine (and ``trt-workbench evaluate`` / ``calib-study`` lines
+for the task accuracy on labelled data).
 
 The HTML embeds plotly's JavaScript once, so it opens offline. The commands are the
 fix script, ModelOpt's own CLI for each precision transform, ``polygraphy convert`` /
@@ -27,6 +28,7 @@ from workbench.diagnose import Diagnosis
 from workbench.engine_report import EngineComparison, EngineReport
 from workbench.env import EnvironmentReport, collect_environment
 from workbench.errors import WorkbenchError
+from workbench.evaluation import CalibrationStudy, Evaluation
 from workbench.fixing import FixSession, fix_script
 from workbench.precision import PRECISION_INFO
 from workbench.serialize import JsonRecord
@@ -52,6 +54,14 @@ class Command(JsonRecord):
 
 
 @dataclass
+class StudyEntry(JsonRecord):
+    """A calibration study and the model it was run on (the workspace index's label)."""
+
+    model: str
+    study: CalibrationStudy
+
+
+@dataclass
 class ReportBundle(JsonRecord):
     created: str
     workspace: str
@@ -70,6 +80,10 @@ class ReportBundle(JsonRecord):
     #: comparisons (``engine_comparisons``): the Engines page and ``engine show/compare -o``.
     engine_reports: list[EngineReport] = field(default_factory=list)
     engine_comparisons: list[EngineComparison] = field(default_factory=list)
+    #: Task accuracy on labelled data (workspace kind ``evaluation``: ``evaluate -o``, the
+    #: Accuracy page) and calibration studies (``calibration_study``: ``calib-study -o``).
+    evaluations: list[Evaluation] = field(default_factory=list)
+    calibration_studies: list[StudyEntry] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- collecting
@@ -93,6 +107,35 @@ def _latest(items: list[Any], key: Any) -> list[Any]:
     return list(out.values())
 
 
+def _evaluation_key(e: Evaluation) -> tuple[Any, ...]:
+    """What makes two evaluations the same run (saved again, or again with a note added)."""
+    return (
+        e.model_hash or e.model,
+        e.data_source,
+        tuple((r.precision, r.calibrator, r.calibration_samples) for r in e.results),
+    )
+
+
+def _studies(workspace: Workspace) -> list[StudyEntry]:
+    entries = []
+    for entry in workspace.index().get("calibration_study", []):
+        path = Path(str(entry.get("path", "")))
+        if not path.is_file():
+            continue
+        try:
+            study = CalibrationStudy.load(path)
+        except (ValueError, KeyError, TypeError):
+            continue
+        entries.append(StudyEntry(model=str(entry.get("label") or "MODEL.onnx"), study=study))
+    return _latest(
+        entries,
+        lambda e: (
+            e.model, e.study.precision, tuple(e.study.counts), tuple(e.study.calibrators),
+            tuple(sorted(e.study.keep.items())), e.study.pool_samples, e.study.evaluation_samples, e.study.seed,
+        ),
+    )
+
+
 def collect(workspace: Workspace) -> ReportBundle:
     """Everything the workspace holds, as one bundle."""
     if not workspace.root.is_dir():
@@ -114,16 +157,19 @@ def collect(workspace: Workspace) -> ReportBundle:
     engine_comparisons = _latest(
         _load_all(workspace, "engine_comparisons", EngineComparison), lambda c: tuple(c.labels)
     )
-    if not any([builds, diagnoses, fix_sessions, comparisons, keep, profiles, engine_reports]):
+    evaluations = _latest(_load_all(workspace, "evaluation", Evaluation), _evaluation_key)
+    studies = _studies(workspace)
+    if not any([builds, diagnoses, fix_sessions, comparisons, keep, profiles, engine_reports, evaluations, studies]):
         raise WorkbenchError(
-            f"{workspace.root} holds no results yet: run build, compare, diagnose, profile or engine show/compare "
-            f"with -o {workspace.root} first."
+            f"{workspace.root} holds no results yet: run build, compare, diagnose, profile, evaluate, calib-study "
+            f"or engine show/compare with -o {workspace.root} first."
         )
     model_paths = (
         {b.model for b in builds}
         | {d.model for d in diagnoses}
         | {c.reference.get("model", "") for c in comparisons}
         | {s.original_path for s in fix_sessions}
+        | {e.model for e in evaluations}
     )
     models = []
     for model_path in sorted(p for p in model_paths if p and Path(p).is_file()):
@@ -150,6 +196,8 @@ def collect(workspace: Workspace) -> ReportBundle:
         dockerfile="",
         engine_reports=engine_reports,
         engine_comparisons=engine_comparisons,
+        evaluations=evaluations,
+        calibration_studies=studies,
     )
     bundle.commands = reproduction_commands(bundle)
     bundle.dockerfile = dockerfile(bundle)
@@ -361,6 +409,108 @@ def reproduction_commands(bundle: ReportBundle) -> list[Command]:
                 )
             )
     commands.extend(engine_commands(bundle.engine_reports, bundle.engine_comparisons))
+    commands.extend(labelled_commands(bundle.evaluations, bundle.calibration_studies))
+    return commands
+
+
+#: The data file of a command when the record names none a shell can take as it is.
+LABELLED_DATA = "labelled.npz"
+#: The calibration data of the labelled-accuracy commands (as the build commands name it).
+CALIBRATION_DATA = "calibration.npz"
+#: The preprocessing written beside the report when an evaluation declared one.
+PREPROCESSING_FILE = "preprocessing.json"
+
+
+def _model_argument(path: str) -> str:
+    """``sample:NAME`` for a bundled sample (it works from any folder), else the file name
+    (the commands run where the report's files are copied)."""
+    from workbench.samples import list_samples, samples_dir
+
+    name = Path(path).name
+    try:
+        inside = Path(path).resolve().parent == samples_dir().resolve()
+    except OSError:
+        inside = False
+    if inside and any(Path(s.file).name == name for s in list_samples()):
+        return "sample:" + name.removesuffix(".onnx")
+    return name
+
+
+def _data_argument(source: str) -> str:
+    """The labelled data's file name when the record's source is one, else ``labelled.npz``."""
+    return source if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", source or "") else LABELLED_DATA
+
+
+def preprocessing_files(evaluations: list[Evaluation]) -> dict[int, tuple[str, dict[str, Any]]]:
+    """Per evaluation (by position) that declared a preprocessing: the JSON file written beside
+    the report for its command, one file per distinct preprocessing."""
+    names: dict[str, str] = {}
+    files: dict[int, tuple[str, dict[str, Any]]] = {}
+    for i, e in enumerate(evaluations):
+        if e.preprocessing is None:
+            continue
+        text = json.dumps(e.preprocessing, sort_keys=True)
+        if text not in names:
+            names[text] = PREPROCESSING_FILE if not names else f"preprocessing_{len(names)}.json"
+        files[i] = (names[text], e.preprocessing)
+    return files
+
+
+def _synthetic(notes: list[str]) -> bool:
+    return any("SYNTHETIC" in n for n in notes)
+
+
+def labelled_commands(evaluations: list[Evaluation], studies: list[StudyEntry]) -> list[Command]:
+    """``trt-workbench evaluate`` and ``calib-study`` lines that measure the section's figures
+    again (any machine; the CPU executors here, TensorRT's own numbers on a GPU)."""
+    commands: list[Command] = []
+    # A study records neither its model's path nor its data's name: an evaluation of the same
+    # model (by the workspace label) gives them, else the bare name and labelled.npz.
+    known: dict[str, tuple[str, str]] = {}
+    declared = preprocessing_files(evaluations)
+    for i, e in enumerate(evaluations):
+        model = _model_argument(e.model)
+        data = _data_argument(e.data_source)
+        known.setdefault(Path(e.model).name, (model, data))
+        argv = ["trt-workbench", "evaluate", model, data, "--precision", ",".join(r.precision for r in e.results)]
+        calibrated = [r for r in e.results if r.calibration_samples]
+        note = ""
+        if calibrated:
+            argv += ["--calib", CALIBRATION_DATA, "--calibrator", calibrated[0].calibrator or "entropy"]
+            note = f"; {CALIBRATION_DATA}: the {calibrated[0].calibration_samples} calibration samples"
+            if _synthetic(e.notes):
+                note += " (the app calibrated on SYNTHETIC data: give real data here)"
+        if i in declared:
+            argv += ["--preprocessing", declared[i][0]]
+        commands.append(
+            Command(
+                "trt-workbench",
+                f"task accuracy of {Path(e.model).name} on {data} ({e.reference.n} labelled samples){note}",
+                argv,
+            )
+        )
+    for entry in studies:
+        study = entry.study
+        model, data = known.get(Path(entry.model).name, (Path(entry.model).name, LABELLED_DATA))
+        argv = [
+            "trt-workbench", "calib-study", model, data,
+            "--calib", CALIBRATION_DATA,
+            "--counts", ",".join(str(c) for c in study.counts),
+            "--calibrators", ",".join(study.calibrators),
+            "--precision", study.precision,
+            "--seed", str(study.seed),
+        ]
+        for metric, value in study.keep.items():
+            argv += ["--keep", f"{metric}={value:g}"]
+        synthetic = " (the app studied a SYNTHETIC pool: give real data here)" if _synthetic(study.notes) else ""
+        commands.append(
+            Command(
+                "trt-workbench",
+                f"{study.precision.upper()} accuracy of {entry.model} against calibration sample count; "
+                f"{CALIBRATION_DATA}: the pool of {study.pool_samples} samples{synthetic}",
+                argv,
+            )
+        )
     return commands
 
 
@@ -750,6 +900,101 @@ def _engines_html(bundle: ReportBundle, fig: Any) -> str:
     return "".join(parts)
 
 
+def _effect_text(f: Any) -> str:
+    e = f.effect
+    if e is None or e.with_flagged is None or e.without_flagged is None:
+        return ""
+    return (
+        f"{e.precision.upper()} {e.calibrator}: kept_top1 {e.with_flagged:.4f} with them, {e.without_flagged:.4f} "
+        f"without ({(e.delta or 0.0):+.4f}; {e.computed_by}); {e.how}"
+    )
+
+
+def _findings_table(findings: list[Any]) -> str:
+    return _table(
+        [{"kind": f.kind, "severity": f.severity, "message": f.message, "measured effect": _effect_text(f)} for f in findings]
+    )
+
+
+def labelled_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """The per-precision table of the labelled-accuracy section."""
+    return [
+        {
+            "precision": r.precision,
+            "top-1": r.top1,
+            "top-5": r.top5,
+            "kept_top1": r.kept_top1,
+            "n": r.n,
+            "computed_by": r.computed_by,
+            "lost": r.regressions_total if r.available else None,
+            "gained": r.improvements if r.available else None,
+            "calibrator": r.calibrator,
+            "calibration samples": r.calibration_samples,
+            "note": r.note,
+        }
+        for r in evaluation.results
+    ]
+
+
+def _labelled_html(bundle: ReportBundle, fig: Any) -> str:
+    from workbench.evaluation import calibration_study_figure, evaluation_figure
+
+    parts = ["<h2 id=labelled>Accuracy on labelled data</h2>"]
+    for e in bundle.evaluations:
+        ref = e.reference
+        parts.append(
+            f"<h3>{html.escape(Path(e.model).name)} on {html.escape(e.data_source)}: {ref.n} labelled samples, "
+            f"{e.classes} classes</h3>"
+        )
+        parts.append(
+            f"<p class=muted>FP32 reference top-1 {ref.top1:.4f}, top-5 {ref.top5:.4f}, computed by "
+            f"{html.escape(ref.computed_by)} on the {html.escape(ref.device)}. kept_top1 is a precision's top-1 "
+            "over FP32's, both against the labels; each row names what computed it.</p>"
+        )
+        parts.append(_table(labelled_rows(e)))
+        parts.append(fig(evaluation_figure(e)))
+        if e.findings:
+            parts.append("<p>Calibration-data findings:</p>" + _findings_table(e.findings))
+        for note in e.notes:
+            parts.append(f"<p class=muted>{html.escape(note)}</p>")
+    for entry in bundle.calibration_studies:
+        study = entry.study
+        target = ", ".join(f"{k} {v:g}" for k, v in study.keep.items())
+        smallest = (
+            f"smallest_count {study.smallest_count} ({study.smallest_calibrator}) keeps {target}"
+            if study.smallest_count is not None
+            else f"no count measured keeps {target} (smallest_count none)"
+        )
+        computed_by = ", ".join(sorted({p.computed_by for p in study.points})) or "none"
+        parts.append(
+            f"<h3>{html.escape(entry.model)}: {study.precision.upper()} against calibration samples</h3>"
+            f"<p>{html.escape(smallest)}; pool {study.pool_samples} samples, {study.evaluation_samples} labelled "
+            f"samples, FP32 top-1 {study.reference.top1:.4f}; computed by {html.escape(computed_by)}.</p>"
+        )
+        parts.append(fig(calibration_study_figure(study)))
+        parts.append(
+            _table(
+                [
+                    {
+                        "calibrator": p.calibrator,
+                        "samples": p.samples,
+                        "top-1": p.top1,
+                        "kept_top1": p.kept_top1,
+                        "output cosine": p.output_cosine,
+                        "meets": p.meets,
+                        "computed_by": p.computed_by,
+                    }
+                    for p in study.points
+                ]
+            )
+        )
+        if study.findings:
+            parts.append("<p>Calibration-data findings:</p>" + _findings_table(study.findings))
+        for note in study.notes:
+            parts.append(f"<p class=muted>{html.escape(note)}</p>")
+    return "".join(parts)
+
+
 def render_html(bundle: ReportBundle) -> str:
     import plotly.offline
 
@@ -872,6 +1117,8 @@ def render_html(bundle: ReportBundle) -> str:
         parts.append(
             f"<h3>Keep-precision search ({k.precision.upper()}): tolerances {html.escape(json.dumps(k.tolerances))} {'met' if k.met else 'not met'} after {k.trials} trials</h3><pre>{html.escape(chr(10).join(k.nodes))}</pre>"
         )
+    if bundle.evaluations or bundle.calibration_studies:
+        parts.append(_labelled_html(bundle, fig))
     parts.append("<h2 id=timing>Timing</h2>")
     for p in bundle.profiles:
         lat = p.latency_ms
@@ -908,4 +1155,7 @@ def write_report(workspace: Workspace, output: Path) -> tuple[Path, Path]:
     (output.parent / "Dockerfile").write_text(bundle.dockerfile)
     for i, session in enumerate(s for s in bundle.fix_sessions if s.steps):
         (output.parent / ("fix.py" if i == 0 else f"fix_{i}.py")).write_text(fix_script(session))
+    for name, declared in dict(preprocessing_files(bundle.evaluations).values()).items():
+        # The evaluate commands' --preprocessing files.
+        (output.parent / name).write_text(json.dumps(declared, indent=2) + "\n")
     return output, json_path

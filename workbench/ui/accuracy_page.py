@@ -643,6 +643,8 @@ def _study(sess: Session, state: LabelledState) -> None:
                     steps=1 + len(used) * len(calibrators) + (2 if effects else 0),
                 )
                 if study is not None:
+                    study.notes.append(f"calibration pool: {label}")
+                    workspace.save_result("calibration_study", study, label=model.name)
                     state.studies[key] = (study, label)
             if key in state.studies:
                 state.study_shown = key
@@ -745,6 +747,11 @@ def render_labelled(sess: Session) -> None:
                     steps=1 + 2 * len([p for p in precisions if p != "fp32"]),
                 )
                 if evaluation is not None:
+                    if used is not None:
+                        # evaluate() saved it; saved again with what it was calibrated on, so the
+                        # report names it (SYNTHETIC included) and keeps this newer copy.
+                        evaluation.notes.append(f"calibration data: {label}")
+                        workspace.save_result("evaluation", evaluation, label=model.name)
                     state.evaluations[key] = (evaluation, data, label)
             if key in state.evaluations:
                 state.shown = key
