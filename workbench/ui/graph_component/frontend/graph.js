@@ -49,7 +49,7 @@
     minimap: { scale: 1, ox: 0, oy: 0, base: null, bbox: null },
     nonce: 0,
   };
-  window.__graph = state; // for tests and debugging: stats, the cytoscape instance
+  window.__graph = state; // for tests and debugging: stats, the cytoscape instance, api
 
   function esc(text) {
     return String(text == null ? "" : text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -150,6 +150,7 @@
     { selector: "node.io", style: { shape: "round-rectangle", "corner-radius": 12, "border-width": 2, "border-color": "#333" } },
     { selector: "node.has-error", style: { "border-width": 3, "border-color": "#cf222e" } },
     { selector: "node.has-warning", style: { "border-width": 2, "border-color": "#d4a72c", "border-style": "dashed" } },
+    { selector: "node.group", style: { shape: "round-rectangle", "border-width": 3, "border-style": "double", "border-color": "#57606a", "corner-radius": 4 } },
     { selector: "node.mark-added", style: { "border-width": 3, "border-color": "#1a7f37" } },
     { selector: "node.mark-changed", style: { "border-width": 3, "border-color": "#bc4c00" } },
     { selector: "node.mark-renamed", style: { "border-width": 2, "border-color": "#8250df" } },
@@ -174,6 +175,11 @@
     { selector: "edge.faded", style: { opacity: 0.15 } },
   ];
 
+  // Graphs above this many nodes start with their long chains of sections collapsed.
+  const COLLAPSE_AT = 3000;
+  // Collapsed sections aim at this many drawn boxes at most.
+  const DRAWN_TARGET = 600;
+
   function build(graph) {
     const t0 = performance.now();
     state.graph = graph;
@@ -197,39 +203,182 @@
       n.consumers = [];
     });
     const edges = [];
-    const edgeRefs = [];
     for (const e of graph.edges) {
       const s = index.get(e.source);
       const t = index.get(e.target);
       if (s === undefined || t === undefined) continue;
-      edges.push([s, t]);
-      edgeRefs.push(e);
+      edges.push([s, t, e.tensor || ""]);
       const src = nodes[s];
       const dst = nodes[t];
       if (!src.consumers.includes(dst.id)) src.consumers.push(dst.id);
       if (!dst.producers.includes(src.id)) dst.producers.push(src.id);
     }
-    const sizes = nodes.map(nodeSize);
-    const lay = cachedLayout(graph.key, () => window.GraphLayout.layout(nodes.length, edges, sizes));
+    state.index = index;
+    state.edges = edges;
+    state.groups = findSections(nodes, edges);
+    state.groupOf = new Map();
+    state.groups.forEach((g) => g.members.forEach((m) => state.groupOf.set(m, g)));
+    const collapse = nodes.length > COLLAPSE_AT;
+    state.groups.forEach((g) => (g.collapsed = collapse && !g.keep));
+    $("collapse-wrap").hidden = !state.groups.length;
+    $("collapse").checked = collapse;
+    state.stats = { nodes: nodes.length, edges: edges.length, sections: state.groups.length };
+    draw();
+    state.stats.buildMs = Math.round(performance.now() - t0);
+    // The diff's changes (added, removed, changed), in graph order, for the ◀ ▶ buttons.
+    state.changes = nodes.filter((n) => n.mark === "added" || n.mark === "removed" || n.mark === "changed").map((n) => n.id);
+    state.changeAt = -1;
+    $("changes").hidden = !state.changes.length;
+    $("changes-count").textContent = state.changes.length ? `${state.changes.length} changes` : "";
+    return t0;
+  }
+
+  // Sections: runs of nodes between cut points of the graph in topological order (a point where
+  // one node's output is the only live tensor: between two residual blocks, two transformer
+  // layers). Consecutive sections are grouped into collapsible boxes of about `size` nodes; a
+  // group holding an error, a finding or a diff mark starts expanded (keep).
+  function findSections(nodes, edges) {
+    const n = nodes.length;
+    if (n < 400) return [];
+    const out = Array.from({ length: n }, () => []);
+    const indeg = new Int32Array(n);
+    for (const [s, t] of edges) {
+      out[s].push(t);
+      indeg[t]++;
+    }
+    const order = [];
+    const queue = [];
+    for (let v = 0; v < n; v++) if (indeg[v] === 0) queue.push(v);
+    for (let h = 0; h < queue.length; h++) {
+      const v = queue[h];
+      order.push(v);
+      for (const w of out[v]) if (--indeg[w] === 0) queue.push(w);
+    }
+    if (order.length < n) return []; // a cycle: draw everything
+    const pos = new Int32Array(n);
+    order.forEach((v, i) => (pos[v] = i));
+    const live = new Int32Array(n + 1);
+    const lastUse = new Int32Array(n).fill(-1);
+    for (const [s, t] of edges) lastUse[s] = Math.max(lastUse[s], pos[t]);
+    for (let v = 0; v < n; v++) {
+      if (lastUse[v] > pos[v]) {
+        live[pos[v]] += 1;
+        live[lastUse[v]] -= 1;
+      }
+    }
+    const size = Math.max(6, Math.ceil(n / DRAWN_TARGET));
+    const groups = [];
+    let current = [];
+    let running = 0;
+    const flush = () => {
+      const members = current.filter((v) => nodes[v].kind === "op");
+      if (members.length >= 3) {
+        const keep = members.some((v) => nodes[v].mark || (nodes[v].notes || []).length);
+        groups.push({ id: "section:" + groups.length, members: members.map((v) => nodes[v].id), keep, collapsed: false });
+      }
+      current = [];
+    };
+    for (let p = 0; p < n; p++) {
+      running += live[p];
+      const v = order[p];
+      current.push(v);
+      const cut = running === 1 && lastUse[v] > p;
+      if (cut && current.length >= size) flush();
+    }
+    if (current.length) flush();
+    return groups;
+  }
+
+  function groupProxy(g) {
+    if (g.proxy) return g.proxy;
+    const counts = new Map();
+    for (const id of g.members) {
+      const op = state.byId.get(id).op_type || "?";
+      counts.set(op, (counts.get(op) || 0) + 1);
+    }
+    const top = Array.from(counts.entries()).sort((a, b) => b[1] - a[1]);
+    const first = state.byId.get(g.members[0]);
+    const last = state.byId.get(g.members[g.members.length - 1]);
+    const lastOut = last && last.outputs && last.outputs[0] ? state.tensors[last.outputs[0]] : null;
+    g.proxy = {
+      id: g.id,
+      kind: "group",
+      name: `${g.members.length} nodes: ${first.name} … ${last.name}`,
+      label: `${g.members.length} nodes`,
+      sublabel: top.slice(0, 3).map(([op, c]) => `${op} ×${c}`).join(" · "),
+      op_type: "",
+      members: g.members,
+      group: g,
+      outputShape: lastOut ? shapeText(lastOut.shape) : "",
+      producers: [],
+      consumers: [],
+    };
+    return g.proxy;
+  }
+
+  function hashText(text) {
+    let h = 5381;
+    for (let i = 0; i < text.length; i++) h = ((h * 33) ^ text.charCodeAt(i)) >>> 0;
+    return h.toString(36);
+  }
+
+  // Draw what is visible: every node outside a collapsed section, one box per collapsed one.
+  function draw(anchor) {
+    const t0 = performance.now();
+    const graph = state.graph;
+    const all = graph.nodes;
+    const rep = new Array(all.length);
+    const visible = [];
+    const slot = new Map();
+    all.forEach((n, i) => {
+      const g = state.groupOf.get(n.id);
+      const id = g && g.collapsed ? g.id : n.id;
+      if (!slot.has(id)) {
+        slot.set(id, visible.length);
+        visible.push(g && g.collapsed ? groupProxy(g) : n);
+      }
+      rep[i] = slot.get(id);
+    });
+    for (const g of state.groups) if (g.proxy) g.proxy.producers = g.proxy.consumers = [];
+    const pairSeen = new Set();
+    const edges = [];
+    const edgeTensors = [];
+    for (const [s, t, tensor] of state.edges) {
+      const a = rep[s];
+      const b = rep[t];
+      if (a === b) continue;
+      const k = a * 4294967296 + b;
+      if (pairSeen.has(k)) continue;
+      pairSeen.add(k);
+      edges.push([a, b]);
+      edgeTensors.push(tensor);
+      if (visible[a].kind === "group" && !visible[a].consumers.includes(visible[b].id)) visible[a].consumers.push(visible[b].id);
+      if (visible[b].kind === "group" && !visible[b].producers.includes(visible[a].id)) visible[b].producers.push(visible[a].id);
+    }
+    const sizes = visible.map(nodeSize);
+    const collapsedSig = state.groups.filter((g) => g.collapsed).map((g) => g.id).join(",");
+    const lay = cachedLayout(state.key + (collapsedSig ? ":" + hashText(collapsedSig) : ""), () => window.GraphLayout.layout(visible.length, edges, sizes));
     const tLayout = performance.now();
     // The drawing's extent from the layout (cytoscape's boundingBox() would measure every label).
     const bb = { x1: Infinity, y1: Infinity, x2: -Infinity, y2: -Infinity };
-    nodes.forEach((n, i) => {
+    visible.forEach((n, i) => {
       bb.x1 = Math.min(bb.x1, lay.x[i] - sizes[i][0] / 2);
       bb.x2 = Math.max(bb.x2, lay.x[i] + sizes[i][0] / 2);
       bb.y1 = Math.min(bb.y1, lay.y[i] - sizes[i][1] / 2);
       bb.y2 = Math.max(bb.y2, lay.y[i] + sizes[i][1] / 2);
     });
-    if (!nodes.length) Object.assign(bb, { x1: 0, y1: 0, x2: 1, y2: 1 });
+    if (!visible.length) Object.assign(bb, { x1: 0, y1: 0, x2: 1, y2: 1 });
     bb.w = bb.x2 - bb.x1;
     bb.h = bb.y2 - bb.y1;
     state.bbox = bb;
+    state.layout = { x: lay.x, y: lay.y, visible };
     const elements = [];
-    nodes.forEach((n, i) => {
+    visible.forEach((n, i) => {
       const label = clip(n.label, 28);
       const sub = clip(n.sublabel || "", 30);
       const classes = [];
       if (n.kind === "input" || n.kind === "output") classes.push("io");
+      if (n.kind === "group") classes.push("group");
       const notes = n.notes || [];
       if (notes.some((x) => x.severity === "error")) classes.push("has-error");
       else if (notes.some((x) => x.severity === "warning")) classes.push("has-warning");
@@ -242,7 +391,7 @@
       });
     });
     edges.forEach(([s, t], k) => {
-      const data = { id: "e" + k, source: nodes[s].id, target: nodes[t].id, tensor: edgeRefs[k].tensor || "" };
+      const data = { id: "e" + k, source: visible[s].id, target: visible[t].id, tensor: edgeTensors[k] };
       let classes = "";
       const pts = lay.bends[k];
       if (pts && pts.length) {
@@ -255,12 +404,41 @@
       }
       elements.push({ group: "edges", data, classes });
     });
-    if (state.cy) state.cy.destroy();
+    const old = state.cy;
+    const view = targetView(visible, lay, anchor && old ? { id: anchor.id, zoom: old.zoom(), at: anchor.rendered } : null);
+    if (old) old.destroy();
+    state.marked = null;
+    state.drawGen = (state.drawGen || 0) + 1;
+    // Large drawings come in progressively: first what the view shows (and a screen around
+    // it), then the rest nearest first, a chunk per task, so the first frame does not wait.
+    let first = elements;
+    let chunks = [];
+    if (visible.length > PROGRESSIVE_AT) {
+      const order = visible.map((_, i) => i).sort((a, b) => Math.abs(lay.y[a] - view.cy) - Math.abs(lay.y[b] - view.cy));
+      const chunkOf = new Int32Array(visible.length);
+      let head = 0;
+      while (head < order.length && Math.abs(lay.y[order[head]] - view.cy) <= view.reach) head++;
+      head = Math.max(head, Math.min(order.length, 150));
+      // Chunks double in size: few additions (each one restyles what is drawn), the first soon.
+      let count = 1;
+      for (let k = head, size = CHUNK; k < order.length; size *= 2, count++) {
+        const end = Math.min(order.length, k + size);
+        for (; k < end; k++) chunkOf[order[k]] = count;
+      }
+      for (let k = 0; k < head; k++) chunkOf[order[k]] = 0;
+      const buckets = Array.from({ length: count }, () => []);
+      visible.forEach((_, i) => buckets[chunkOf[i]].push(elements[i]));
+      edges.forEach(([a, b], k) => buckets[Math.max(chunkOf[a], chunkOf[b])].push(elements[visible.length + k]));
+      first = buckets[0];
+      chunks = buckets.slice(1);
+    }
     const tElements = performance.now();
-    const big = nodes.length > 700;
+    const big = visible.length > 700;
     const cy = cytoscape({
       container: $("cy"),
-      elements,
+      elements: first,
+      zoom: view.zoom,
+      pan: view.pan,
       style: STYLE,
       layout: { name: "preset" },
       minZoom: 0.02,
@@ -268,27 +446,40 @@
       boxSelectionEnabled: false,
       autoungrabify: true,
       textureOnViewport: big,
-      hideEdgesOnViewport: nodes.length > 4000,
+      hideEdgesOnViewport: visible.length > 4000,
       motionBlur: false,
       pixelRatio: big ? 1 : "auto",
     });
     state.cy = cy;
     const tCy = performance.now();
     cy.on("tap", "node", (ev) => select(ev.target.id(), { center: false, send: true }));
+    cy.on("dbltap", "node.group", (ev) => expand(ev.target.id()));
     cy.on("tap", (ev) => {
       if (ev.target === cy) clearSelection(true);
     });
     cy.on("mouseover", "node", (ev) => {
-      const n = state.byId.get(ev.target.id());
-      if (n) setStatus(n.name + (n.op_type ? " · " + n.op_type : ""));
+      const n = state.byId.get(ev.target.id()) || visible[slot.get(ev.target.id())];
+      if (n) setStatus(n.name + (n.op_type ? " · " + n.op_type : n.kind === "group" ? " · double-click to expand" : ""));
     });
     cy.on("mouseout", "node", () => setStatus(state.statsText));
     cy.on("viewport", scheduleMinimap);
-    initialView(cy);
+    state.visibleById = new Map(visible.map((n) => [n.id, n]));
+    const inEdges = visible.map(() => []);
+    const outEdges = visible.map(() => []);
+    edges.forEach(([a, b], k) => {
+      outEdges[a].push(k);
+      inEdges[b].push(k);
+    });
+    state.vis = { ids: visible.map((n) => n.id), index: slot, edges, inEdges, outEdges };
+    state.loading = chunks.length ? { left: chunks.length } : null;
+    document.body.dataset.complete = chunks.length ? "0" : "1";
+    if (chunks.length) loadChunks(chunks, state.drawGen, t0);
     $("title").textContent = graph.title || "";
-    state.stats = {
-      nodes: nodes.length,
-      edges: edges.length,
+    const collapsed = state.groups.filter((g) => g.collapsed).length;
+    Object.assign(state.stats, {
+      drawnNodes: visible.length,
+      drawnEdges: edges.length,
+      collapsedGroups: collapsed,
       layoutMs: Math.round(tLayout - t0),
       layoutCached: !!lay.cached,
       elementsMs: Math.round(tElements - tLayout),
@@ -296,18 +487,113 @@
       pureLayoutMs: Math.round(lay.ms || 0),
       ranks: lay.ranks,
       crossings: lay.crossings,
-    };
+      progressiveChunks: chunks.length,
+      firstChunkNodes: first.filter((e) => e.group === "nodes").length,
+    });
     state.minimap.bbox = null;
-    // The diff's changes (added, removed, changed), top to bottom, for the ◀ ▶ buttons.
-    state.changes = nodes
-      .map((n, i) => [n, i])
-      .filter(([n]) => n.mark === "added" || n.mark === "removed" || n.mark === "changed")
-      .sort((a, b) => lay.y[a[1]] - lay.y[b[1]] || lay.x[a[1]] - lay.x[b[1]])
-      .map(([n]) => n.id);
-    state.changeAt = -1;
-    $("changes").hidden = !state.changes.length;
-    $("changes-count").textContent = state.changes.length ? `${state.changes.length} changes` : "";
-    return t0;
+  }
+
+  const PROGRESSIVE_AT = 800;
+  const CHUNK = 400;
+
+  function loadChunks(chunks, gen, t0) {
+    let k = 0;
+    const step = () => {
+      if (gen !== state.drawGen) return; // redrawn meanwhile
+      const added = state.cy.add(chunks[k++]);
+      if (state.paint) state.cy.batch(() => added.nodes().forEach(state.paint));
+      if (state.pendingSelect && state.cy.getElementById(state.pendingSelect).nonempty()) {
+        const id = state.pendingSelect;
+        state.pendingSelect = null;
+        select(id, { center: true, send: false });
+      }
+      if (k < chunks.length) {
+        setTimeout(step, 0);
+        return;
+      }
+      state.loading = null;
+      state.stats.completeMs = Math.round(performance.now() - t0);
+      if (state.selected) highlightPath(state.cy.getElementById(state.selected));
+      document.body.dataset.complete = "1";
+    };
+    setTimeout(step, 0);
+  }
+
+  // The view a drawing opens on, in model coordinates: a graph that fits readably is fitted;
+  // a tall one starts at a readable zoom on its inputs (the top), like Netron; a redraw after
+  // expanding keeps its anchor node where it was on screen.
+  function targetView(visible, lay, keep) {
+    const el = $("cy");
+    const W = el.clientWidth || 800;
+    const H = el.clientHeight || 600;
+    const bb = state.bbox;
+    if (keep) {
+      const i = visible.findIndex((n) => n.id === keep.id);
+      const px = i >= 0 ? lay.x[i] : (bb.x1 + bb.x2) / 2;
+      const py = i >= 0 ? lay.y[i] : (bb.y1 + bb.y2) / 2;
+      const zoom = keep.zoom;
+      return { zoom, pan: { x: keep.at.x - px * zoom, y: keep.at.y - py * zoom }, cy: py, reach: (1.5 * H) / zoom };
+    }
+    const fitZoom = Math.min((W - 40) / Math.max(bb.w, 1), (H - 40) / Math.max(bb.h, 1));
+    if (fitZoom >= 0.6) {
+      const zoom = Math.min(1.4, fitZoom);
+      const cx = (bb.x1 + bb.x2) / 2;
+      const cyy = (bb.y1 + bb.y2) / 2;
+      return { zoom, pan: { x: W / 2 - cx * zoom, y: H / 2 - cyy * zoom }, cy: cyy, reach: Infinity };
+    }
+    const zoom = 0.85;
+    let top = 0;
+    for (let i = 1; i < visible.length; i++) if (lay.y[i] < lay.y[top]) top = i;
+    const x = visible.length ? lay.x[top] : (bb.x1 + bb.x2) / 2;
+    const pan = { x: W / 2 - x * zoom, y: 20 - bb.y1 * zoom };
+    return { zoom, pan, cy: bb.y1 + H / zoom / 2, reach: (1.5 * H) / zoom };
+  }
+
+  // Expand a collapsed section in place (the box's place on screen keeps its first member).
+  function expand(groupId, thenSelect) {
+    const g = state.groups.find((x) => x.id === groupId);
+    if (!g || !g.collapsed) return false;
+    const cy = state.cy;
+    const box = cy.getElementById(groupId);
+    const rendered = box.nonempty() ? box.renderedPosition() : { x: cy.width() / 2, y: cy.height() / 2 };
+    g.collapsed = false;
+    redraw({ id: thenSelect || g.members[0], rendered });
+    return true;
+  }
+
+  function collapseGroup(groupId) {
+    const g = state.groups.find((x) => x.id === groupId);
+    if (!g || g.collapsed) return;
+    const cy = state.cy;
+    const first = cy.getElementById(g.members[0]);
+    const rendered = first.nonempty() ? first.renderedPosition() : { x: cy.width() / 2, y: cy.height() / 2 };
+    g.collapsed = true;
+    redraw({ id: g.id, rendered });
+  }
+
+  function redraw(anchor) {
+    const selected = state.selected;
+    draw(anchor);
+    applyOverlay(state.overlayId);
+    updateStatsText();
+    if (selected) {
+      const g = state.groupOf.get(selected);
+      const shown = g && g.collapsed ? g.id : selected;
+      select(shown, { center: false, send: false });
+    }
+  }
+
+  function updateStatsText() {
+    const s = state.stats;
+    const drawn = s.drawnNodes !== s.nodes ? ` (${s.drawnNodes.toLocaleString()} drawn, ${s.collapsedGroups} sections collapsed)` : "";
+    state.statsText = `${s.nodes.toLocaleString()} nodes${drawn} · ${s.edges.toLocaleString()} edges · layout ${s.layoutMs} ms${s.layoutCached ? " (kept)" : ""}` + (s.drawMs != null ? ` · drawn in ${s.drawMs} ms` : "");
+    setStatus(state.statsText);
+  }
+
+  // A node id as drawn: itself, or the collapsed section that holds it.
+  function shownId(id) {
+    const g = state.groupOf && state.groupOf.get(id);
+    return g && g.collapsed ? g.id : id;
   }
 
   function stepChange(delta) {
@@ -328,29 +614,6 @@
     return z;
   }
 
-  function initialView(cy) {
-    const bb = state.bbox;
-    const z = fit(cy, 20);
-    if (z >= 0.6) {
-      if (z > 1.4) cy.viewport({ zoom: 1.4, pan: { x: cy.width() / 2 - ((bb.x1 + bb.x2) / 2) * 1.4, y: cy.height() / 2 - ((bb.y1 + bb.y2) / 2) * 1.4 } });
-      return;
-    }
-    // A graph too tall to read when fitted starts at a readable zoom on its inputs (the top),
-    // like Netron; the overview shows the rest.
-    const zoom = 0.85;
-    let top = null;
-    let topY = Infinity;
-    cy.nodes().forEach((n) => {
-      const y = n.position("y");
-      if (y < topY) {
-        topY = y;
-        top = n;
-      }
-    });
-    const x = top ? top.position("x") : (bb.x1 + bb.x2) / 2;
-    cy.viewport({ zoom, pan: { x: cy.width() / 2 - x * zoom, y: 20 - bb.y1 * zoom } });
-  }
-
   // ------------------------------------------------------------------ overlays and legend
   function applyOverlay(overlayId) {
     const graph = state.graph;
@@ -360,15 +623,28 @@
     state.overlayId = overlay ? overlay.id : null;
     const colors = overlay ? overlay.colors || {} : {};
     const cats = overlay && overlay.kind === "category" && !overlay.colors ? overlay.category_colors || {} : null;
-    state.cy.batch(() => {
-      state.cy.nodes().forEach((node) => {
-        const id = node.id();
-        let c = colors[id];
-        if (!c && cats && overlay.values[id] != null) c = cats[overlay.values[id]];
-        c = c || "#d9d9d9";
-        node.data({ color: c, fg: textColor(c) });
-      });
-    });
+    const colorOf = (id) => {
+      let c = colors[id];
+      if (!c && cats && overlay.values[id] != null) c = cats[overlay.values[id]];
+      return c || "#d9d9d9";
+    };
+    const shownColor = (id) => {
+      const shown = state.visibleById.get(id);
+      if (!shown || shown.kind !== "group") return colorOf(id);
+      // A collapsed section: the colour most of its nodes have.
+      const votes = new Map();
+      for (const m of shown.members) {
+        const mc = colorOf(m);
+        votes.set(mc, (votes.get(mc) || 0) + (mc === "#d9d9d9" ? 0.01 : 1));
+      }
+      return Array.from(votes.entries()).sort((a, b) => b[1] - a[1])[0][0];
+    };
+    state.shownColor = shownColor;
+    state.paint = (node) => {
+      const c = shownColor(node.id());
+      node.data({ color: c, fg: textColor(c) });
+    };
+    state.cy.batch(() => state.cy.nodes().forEach(state.paint));
     renderLegend(overlay);
     const tMinimap = performance.now();
     drawMinimapBase();
@@ -408,6 +684,37 @@
     if (send) sendValue();
   }
 
+  const PATH_CAP = 3000;
+
+  function walk(id, direction) {
+    const vis = state.vis;
+    const cy = state.cy;
+    const start = vis.index.get(id);
+    const out = [];
+    if (start === undefined) return cy.collection();
+    const seen = new Uint8Array(vis.ids.length);
+    seen[start] = 1;
+    // Breadth first, nearest first, and at most PATH_CAP elements: on a 10,000-node chain the
+    // whole graph is upstream of its last node, and restyling all of it is what would cost.
+    const stack = [start];
+    const adj = direction === "up" ? vis.inEdges : vis.outEdges;
+    for (let head = 0; head < stack.length && out.length < PATH_CAP; head++) {
+      const v = stack[head];
+      for (const k of adj[v]) {
+        const e = cy.getElementById("e" + k);
+        if (e.empty()) continue; // a chunk still to come
+        out.push(e);
+        const w = direction === "up" ? vis.edges[k][0] : vis.edges[k][1];
+        if (!seen[w]) {
+          seen[w] = 1;
+          out.push(cy.getElementById(vis.ids[w]));
+          stack.push(w);
+        }
+      }
+    }
+    return cy.collection(out);
+  }
+
   function highlightPath(node) {
     const cy = state.cy;
     cy.batch(() => {
@@ -417,8 +724,10 @@
       node.addClass("sel");
       state.marked = node;
       if (!$("path").checked) return;
-      const upstream = node.predecessors();
-      const downstream = node.successors();
+      // Our own walk over the drawn edges: cytoscape's predecessors() grows its collection by
+      // unions, quadratic on a deep chain (a minute for 10,000 nodes).
+      const upstream = walk(node.id(), "up");
+      const downstream = walk(node.id(), "down");
       upstream.edges().addClass("up");
       downstream.edges().addClass("down");
       const keep = upstream.union(downstream).union(node);
@@ -433,8 +742,32 @@
   }
 
   function select(id, opts) {
+    const g = state.groupOf && state.groupOf.get(id);
+    if (g && g.collapsed) {
+      // A node inside a collapsed section: open the section in place, then select the node.
+      g.collapsed = false;
+      const cy0 = state.cy;
+      const box = cy0.getElementById(g.id);
+      const rendered = box.nonempty() ? box.renderedPosition() : { x: cy0.width() / 2, y: cy0.height() / 2 };
+      draw({ id, rendered });
+      applyOverlay(state.overlayId);
+      updateStatsText();
+    }
     const cy = state.cy;
     const node = cy && cy.getElementById(id);
+    if (node && node.empty() && state.loading && state.visibleById.has(id)) {
+      // Drawn in a chunk still to come: say what it is now, centre on where it will be.
+      state.pendingSelect = id;
+      state.selected = id;
+      renderDetails(id);
+      const i = state.layout.visible.findIndex((n) => n.id === id);
+      if (i >= 0 && opts && opts.center) {
+        const zoom = Math.max(cy.zoom(), 0.9);
+        cy.viewport({ zoom, pan: { x: cy.width() / 2 - state.layout.x[i] * zoom, y: cy.height() / 2 - state.layout.y[i] * zoom } });
+      }
+      if (opts && opts.send) sendValue();
+      return true;
+    }
     if (!node || node.empty()) return false;
     state.selected = id;
     highlightPath(node);
@@ -450,14 +783,14 @@
 
   function sendValue() {
     state.nonce += 1;
-    const n = state.selected ? state.byId.get(state.selected) : null;
+    const n = state.selected ? state.byId.get(state.selected) || state.visibleById.get(state.selected) : null;
     // The ONNX nodes behind the selection, so the page can keep it when the view switches.
-    const onnx = !n ? [] : n.kind === "layer" ? (n.fused || []).slice(0, 50) : [n.id];
+    const onnx = !n ? [] : n.kind === "layer" ? (n.fused || []).slice(0, 50) : n.kind === "group" ? n.members.slice(0, 50) : [n.id];
     Streamlit.setValue({ selected: state.selected, graph: state.key, kind: state.graph.kind, onnx_nodes: onnx, nonce: state.nonce });
   }
 
   function link(id) {
-    const n = state.byId.get(id);
+    const n = state.byId.get(id) || (state.visibleById && state.visibleById.get(id));
     const text = n ? n.name : id;
     return `<a data-node="${esc(id)}" title="${esc(text)}">${esc(clip(text, 60))}</a>`;
   }
@@ -482,6 +815,8 @@
   }
 
   function renderDetails(id) {
+    const shown = state.visibleById && state.visibleById.get(id);
+    if (shown && shown.kind === "group") return renderGroupDetails(shown);
     const n = state.byId.get(id);
     if (!n) return;
     const parts = [];
@@ -525,8 +860,22 @@
     if (n.subgraphs && n.subgraphs.length) parts.push(`<h5>Subgraphs</h5><div>${n.subgraphs.map(esc).join("<br/>")}</div>`);
     if (n.kind !== "input") parts.push(`<h5>Inputs</h5>${tensorRows(n.inputs, "in")}`);
     if (n.kind !== "output") parts.push(`<h5>Outputs</h5>${tensorRows(n.outputs, "out")}`);
+    const g = state.groupOf && state.groupOf.get(n.id);
+    if (g) parts.push(`<h5>Section</h5><div>one of ${g.members.length} nodes between two cut points · <a data-collapse="${esc(g.id)}">collapse the section</a></div>`);
     parts.push(`<h5>Producers</h5><div>${n.producers.length ? n.producers.map(link).join("<br/>") : "<span class='hint'>none</span>"}</div>`);
     parts.push(`<h5>Consumers</h5><div>${n.consumers.length ? n.consumers.map(link).join("<br/>") : "<span class='hint'>none</span>"}</div>`);
+    const el = $("details");
+    el.innerHTML = parts.join("");
+    el.scrollTop = 0;
+  }
+
+  function renderGroupDetails(p) {
+    const parts = [`<h3>${esc(p.label)} (collapsed)</h3>`];
+    parts.push(`<div>A section of the graph between two cut points (one tensor flows on); ${esc(p.sublabel)}${p.outputShape ? " · out [" + esc(p.outputShape) + "]" : ""}</div>`);
+    parts.push(`<p><button type="button" data-expand="${esc(p.id)}">Expand in place</button> <span class="hint">(or double-click the box)</span></p>`);
+    parts.push(`<h5>Nodes (${p.members.length})</h5><div>${p.members.slice(0, 300).map(link).join("<br/>")}${p.members.length > 300 ? "<br/>…" : ""}</div>`);
+    parts.push(`<h5>Producers</h5><div>${p.producers.length ? p.producers.map(link).join("<br/>") : "<span class='hint'>none</span>"}</div>`);
+    parts.push(`<h5>Consumers</h5><div>${p.consumers.length ? p.consumers.map(link).join("<br/>") : "<span class='hint'>none</span>"}</div>`);
     const el = $("details");
     el.innerHTML = parts.join("");
     el.scrollTop = 0;
@@ -535,6 +884,10 @@
   $("details").addEventListener("click", (ev) => {
     const a = ev.target.closest("a[data-node]");
     if (a) select(a.getAttribute("data-node"), { center: true, send: true });
+    const e = ev.target.closest("[data-expand]");
+    if (e) expand(e.getAttribute("data-expand"));
+    const c = ev.target.closest("[data-collapse]");
+    if (c) collapseGroup(c.getAttribute("data-collapse"));
   });
 
   // ------------------------------------------------------------------ search ("Find node")
@@ -592,7 +945,7 @@
     if (state.cy) {
       state.cy.batch(() => {
         state.cy.nodes().removeClass("hit");
-        if (ev.target.value.trim().length >= 2) for (const r of results.slice(0, 60)) state.cy.getElementById(r.id).addClass("hit");
+        if (ev.target.value.trim().length >= 2) for (const r of results.slice(0, 60)) state.cy.getElementById(shownId(r.id)).addClass("hit");
       });
     }
   });
@@ -631,6 +984,16 @@
   $("path").addEventListener("change", () => {
     if (state.selected) highlightPath(state.cy.getElementById(state.selected));
   });
+  $("collapse").addEventListener("change", (ev) => {
+    if (!state.graph) return;
+    for (const g of state.groups) g.collapsed = ev.target.checked && !g.keep;
+    state.cy.stop();
+    const sel = state.selected;
+    draw();
+    applyOverlay(state.overlayId);
+    updateStatsText();
+    if (sel) select(shownId(sel), { center: true, send: false });
+  });
   $("show-minimap").addEventListener("change", (ev) => {
     $("minimap").style.display = ev.target.checked ? "" : "none";
     scheduleMinimap();
@@ -663,12 +1026,14 @@
     base.width = W;
     base.height = H;
     const ctx = base.getContext("2d");
-    cy.nodes().forEach((node) => {
-      const p = node.position();
-      const w = Math.max(1.5, node.data("w") * scale);
-      const h = Math.max(1.5, node.data("h") * scale);
-      ctx.fillStyle = node.data("color");
-      ctx.fillRect(p.x * scale + mm.ox - w / 2, p.y * scale + mm.oy - h / 2, w, h);
+    // From the layout, not from cytoscape: a progressive drawing's overview is whole at once.
+    const lay = state.layout;
+    lay.visible.forEach((n, i) => {
+      const [nw, nh] = nodeSize(n);
+      const w = Math.max(1.5, nw * scale);
+      const h = Math.max(1.5, nh * scale);
+      ctx.fillStyle = state.shownColor ? state.shownColor(n.id) : "#d9d9d9";
+      ctx.fillRect(lay.x[i] * scale + mm.ox - w / 2, lay.y[i] * scale + mm.oy - h / 2, w, h);
     });
     mm.base = base;
     drawMinimap();
@@ -765,8 +1130,8 @@
         requestAnimationFrame(() => {
           const s = state.stats;
           s.drawMs = Math.round(performance.now() - t0);
-          state.statsText = `${s.nodes.toLocaleString()} nodes · ${s.edges.toLocaleString()} edges · layout ${s.layoutMs} ms${s.layoutCached ? " (kept)" : ""} · drawn in ${s.drawMs} ms`;
-          setStatus(state.statsText);
+          updateStatsText();
+          document.body.dataset.readyAt = String(performance.now());
           document.body.dataset.ready = "1";
           document.body.dataset.drawMs = String(s.drawMs);
         });
@@ -787,5 +1152,6 @@
       }
     }
   });
+  state.api = { expand, collapse: collapseGroup, select: (id) => select(id, { center: true, send: true }) };
   Streamlit.ready();
 })();
