@@ -92,7 +92,7 @@ def resnet_like(nodes: int, channels: int = 4, seed: int = 0) -> Any:
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
