@@ -53,6 +53,7 @@ def main() -> None:
         st.Page(
             here / "engines_page.py", title="Engines", icon=":material/developer_board:", url_path="engines"
         ),
+        st.Page(here / "compat_page.py", title="Compatibility", icon=":material/compare_arrows:", url_path="compat"),
         st.Page(here / "report_page.py", title="Report", icon=":material/description:", url_path="report"),
     ]
     current = st.navigation(pages)
