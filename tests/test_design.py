@@ -119,3 +119,21 @@ def test_a_calibrated_precision_without_data_is_one_sentence_unless_synthetic_is
     assert made is not None and made.synthetic and made.source == "synthetic"
     given = CalibrationData({"input": made.arrays["input"]}, "mine")
     assert calibration_for(["int8"], given, synthetic=True, inputs=inputs) is given
+
+
+def test_every_command_refuses_a_calibrated_precision_without_data_before_anything_runs(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    model = str(sample("resnet_cnn.onnx"))
+    for argv in (
+        ["build", model, "--precision", "fp16,int8", "-o", str(tmp_path / "build")],
+        ["compare", model, "--precision", "int8", "-o", str(tmp_path / "compare")],
+        ["keep-precision", model, "--precision", "int8", "--tolerance", "cosine=0.99", "-o", str(tmp_path / "keep")],
+    ):
+        result = run_cli(*argv)
+        assert result.returncode == 2, (argv, result.stderr)
+        assert result.stderr.strip().splitlines()[-1] == (
+            "trt-workbench: error: INT8 needs calibration data: give --calib DATA (a .npz keyed by input name, "
+            "or images), or choose synthetic data explicitly (--synthetic-calib) for a smoke test."
+        )
+        assert not Path(argv[-1]).exists()

@@ -320,14 +320,16 @@ def cmd_fix(args: argparse.Namespace) -> int:
     return EXIT_OK if final.ok else EXIT_FAILED
 
 
-def _load_calibration(args: argparse.Namespace, summary: Any, profiles: list[Any]) -> Any:
-    from workbench.calibration import load_calibration, synthetic_calibration
+def _load_calibration(args: argparse.Namespace, summary: Any, profiles: list[Any], precisions: list[str]) -> Any:
+    """The calibration data ``--calib`` names, or synthetic data when ``--synthetic-calib`` asks
+    for it; a calibrated precision with neither is refused before anything runs."""
+    from workbench.calibration import calibration_for, load_calibration
 
-    if getattr(args, "calib", None):
-        return load_calibration(args.calib, summary.inputs)
-    if getattr(args, "synthetic_calib", False):
-        return synthetic_calibration(summary.inputs, profiles[0] if profiles else None)
-    return None
+    given = load_calibration(args.calib, summary.inputs) if getattr(args, "calib", None) else None
+    return calibration_for(
+        precisions, given, synthetic=bool(getattr(args, "synthetic_calib", False)), inputs=summary.inputs,
+        shapes=profiles[0] if profiles else None,
+    )
 
 
 def _profiles(args: argparse.Namespace) -> list[Any]:
@@ -374,7 +376,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             )
             if not profiles:
                 profiles = [dict(p) for p in observed[1].profiles]
-        calibration = _load_calibration(args, summary, profiles)
+        calibration = _load_calibration(args, summary, profiles, precisions)
         options = values_from_args(args)
         from workbench.capabilities import expand_targets, parse_targets
 
@@ -496,14 +498,16 @@ def cmd_calib_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def _comparison_inputs(args: argparse.Namespace, summary: Any) -> tuple[Any, Any, Any]:
-    from workbench.calibration import load_calibration, synthetic_calibration
+def _comparison_inputs(args: argparse.Namespace, summary: Any, precisions: list[str]) -> tuple[Any, Any, Any]:
+    from workbench.calibration import calibration_for, load_calibration
     from workbench.shapes import parse_shape_specs
 
     shapes = parse_shape_specs(getattr(args, "shapes", None)) or None
-    calibration = load_calibration(args.calib, summary.inputs) if args.calib else None
-    if calibration is None and getattr(args, "synthetic_calib", False):
-        calibration = synthetic_calibration(summary.inputs, shapes)
+    given = load_calibration(args.calib, summary.inputs) if args.calib else None
+    calibration = calibration_for(
+        precisions, given, synthetic=bool(getattr(args, "synthetic_calib", False)), inputs=summary.inputs,
+        shapes=shapes,
+    )
     data = load_calibration(args.inputs, summary.inputs) if getattr(args, "inputs", None) else None
     return shapes, calibration, data
 
@@ -511,7 +515,7 @@ def _comparison_inputs(args: argparse.Namespace, summary: Any) -> tuple[Any, Any
 def cmd_compare(args: argparse.Namespace) -> int:
     from workbench.compare import compare_precisions, drift_jumps, parse_tolerances
     from workbench.model import load_model
-    from workbench.precision import PRECISION_INFO, parse_precisions
+    from workbench.precision import parse_precisions
     from workbench.summary import summarize
 
     precisions = parse_precisions(args.precision)
@@ -519,13 +523,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     summary = summarize(model)
     _check_names(args, model, summary)
-    shapes, calibration, data = _comparison_inputs(args, summary)
-    if any(PRECISION_INFO[p].calibrated for p in precisions) and calibration is None:
-        from workbench.errors import WorkbenchError
-
-        raise WorkbenchError(
-            "INT8 and FP8 need calibration data: give --calib DATA (or --synthetic-calib for a smoke test)."
-        )
+    shapes, calibration, data = _comparison_inputs(args, summary, precisions)
     with _quiet_stdout(True):
         comparison = compare_precisions(
             model,
@@ -571,7 +569,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_keep_precision(args: argparse.Namespace) -> int:
     from workbench.compare import keep_precision_search, parse_tolerances
-    from workbench.errors import WorkbenchError
     from workbench.model import load_model
     from workbench.summary import summarize
 
@@ -580,9 +577,7 @@ def cmd_keep_precision(args: argparse.Namespace) -> int:
     _check_names(args, model, summary)
     if getattr(args, "data", None):
         return _keep_precision_on_labelled_data(args, model, summary)
-    shapes, calibration, data = _comparison_inputs(args, summary)
-    if calibration is None:
-        raise WorkbenchError("The keep-precision search needs calibration data: give --calib DATA.")
+    shapes, calibration, data = _comparison_inputs(args, summary, [args.precision])
     with _quiet_stdout(True):
         result = keep_precision_search(
             model,
