@@ -241,3 +241,121 @@ def test_the_diff_between_two_models_chosen_by_the_user(tmp_path: Path) -> None:
         screenshot(page, "graph_diff_two_models")
         assert "Traceback" not in page.inner_text("body")
     assert [u for u in requests if not _local(u)] == []
+
+
+def _offline_page(page, path: Path, requests: list[str]):  # type: ignore[no-untyped-def]
+    """Open ``path`` from file:// with every other request refused (and recorded)."""
+
+    def route(r):  # type: ignore[no-untyped-def]
+        if urlparse(r.request.url).scheme in ("file", "data", "blob", "about"):
+            r.continue_()
+        else:
+            requests.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(path.as_uri())
+    frame = page.frame_locator("iframe.trt-workbench-graph").first
+    frame.locator('body[data-ready="1"]').wait_for(timeout=120_000)
+    return frame
+
+
+def test_the_report_fragment_draws_offline_and_exports_svg_and_png(tmp_path: Path) -> None:
+    import struct
+    import xml.etree.ElementTree as ET
+
+    import onnx
+    import onnxslim
+
+    from workbench.graph_diff import diff_graph
+    from workbench.graph_model import graph_view_html
+    from workbench.model import load_model
+    from workbench.samples import samples_dir
+
+    original = samples_dir() / "resnet_cnn.onnx"
+    slim_path = tmp_path / "resnet_slim.onnx"
+    onnx.save(onnxslim.slim(onnx.load(str(original))), str(slim_path))
+    data = diff_graph(load_model(original), load_model(slim_path), before_label="original", after_label="onnxslim")
+    report = tmp_path / "report.html"
+    report.write_text("<!doctype html><html><body><h1>Report</h1>" + graph_view_html(data, height=700) + "</body></html>")
+    requests: list[str] = []
+    with browser_page(1400, 1000) as page:
+        frame = _offline_page(page, report, requests)
+        legend = frame.locator("#legend")
+        assert legend.inner_text().startswith("Diff: original → onnxslim")
+        # The overlay choice is inside the view in a report.
+        pick = frame.get_by_role("combobox", name="Colour by")
+        pick.select_option(label="Operator kind")
+        legend.get_by_text("Operator kind").wait_for(timeout=10_000)
+        pick.select_option(value="diff")
+        # Find node and details work offline.
+        box = frame.get_by_role("searchbox", name="Find node")
+        box.fill("/layer3/layer3.0/bn1/BatchNormalization")
+        box.press("Enter")
+        frame.locator("#details .note.diff", has_text="removed: only in original").wait_for(timeout=10_000)
+
+        with page.expect_download() as svg_download:
+            frame.get_by_role("button", name="SVG").click()
+        svg_path = tmp_path / "view.svg"
+        svg_download.value.save_as(svg_path)
+        assert svg_download.value.suggested_filename.endswith(".svg")
+        root = ET.parse(svg_path).getroot()
+        ns = "{http://www.w3.org/2000/svg}"
+        titles = [t.text for t in root.iter(f"{ns}title")]
+        drawn = frame.locator("body").evaluate("() => window.__graph.cy.nodes().length")
+        assert len(titles) == drawn + 1  # the picture's title and one per node
+        assert "/layer3/layer3.0/bn1/BatchNormalization" in titles
+        texts = "".join(t.text or "" for t in root.iter(f"{ns}text"))
+        assert "removed (only before)" in texts  # the legend is in the picture
+        # The selected removed node: blue selection border, its colour the diff's red.
+        rects = {g.find(f"{ns}title").text: g.find(f"{ns}rect") for g in root.iter(f"{ns}g") if g.find(f"{ns}title") is not None}
+        bn = rects["/layer3/layer3.0/bn1/BatchNormalization"]
+        assert bn.get("fill") == "#cf222e" and bn.get("stroke") == "#0969da"
+
+        with page.expect_download() as png_download:
+            frame.get_by_role("button", name="PNG").click()
+        png_path = tmp_path / "view.png"
+        png_download.value.save_as(png_path)
+        head = png_path.read_bytes()[:24]
+        assert head[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", head[16:24])
+        svg_w, svg_h = float(root.get("width")), float(root.get("height"))
+        assert width >= svg_w and abs(width / height - svg_w / svg_h) < 0.02
+        screenshot(page, "graph_report_offline")
+    assert requests == []
+
+
+def test_a_10000_node_model_opens_collapsed_and_search_opens_a_section(tmp_path: Path) -> None:
+    import onnx
+
+    from workbench.graph_model import graph_view_html, onnx_graph, synthetic_model, with_overlays
+    from workbench.model import load_model
+
+    path = tmp_path / "synthetic_10000.onnx"
+    onnx.save(synthetic_model(10_000), str(path))
+    data = with_overlays(onnx_graph(load_model(path)))
+    page_path = tmp_path / "big.html"
+    page_path.write_text("<!doctype html><html><body>" + graph_view_html(data, height=800) + "</body></html>")
+    requests: list[str] = []
+    with browser_page(1400, 1000) as page:
+        frame = _offline_page(page, page_path, requests)
+        stats = frame.locator("body").evaluate("() => window.__graph.stats")
+        assert stats["nodes"] == 10_002
+        assert stats["collapsedGroups"] > 100 and stats["drawnNodes"] < 1_000, stats
+        assert "sections collapsed" in frame.locator("#status").inner_text()
+        # A node deep inside a collapsed section: search opens its section in place and selects it.
+        box = frame.get_by_role("searchbox", name="Find node")
+        box.fill("block2400/add_9603")
+        box.press("Enter")
+        frame.locator("#details h3", has_text="block2400/add_9603").wait_for(timeout=60_000)
+        state = frame.locator("body").evaluate(
+            """() => { const g = window.__graph; const n = g.cy.getElementById('block2400/add_9603');
+                       return {drawn: n.nonempty(), sel: n.hasClass('sel'), collapsed: g.groups.filter(x => x.collapsed).length}; }"""
+        )
+        assert state["drawn"] and state["sel"] and state["collapsed"] == stats["collapsedGroups"] - 1, state
+        # Collapse it again from its details; a collapsed box's details offer to expand it.
+        frame.locator("#details").get_by_text("collapse the section").click()
+        frame.locator("#details button", has_text="Expand in place").wait_for(timeout=30_000)
+        assert "nodes (collapsed)" in frame.locator("#details h3").inner_text()
+        screenshot(page, "graph_10000_collapsed")
+    assert requests == []

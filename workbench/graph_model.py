@@ -28,6 +28,7 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.serialize import JsonRecord
@@ -939,3 +940,63 @@ def synthetic_model(nodes: int = 1500, *, branch_every: int = 4, seed: int = 0) 
         initializer=inits,
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+# ----------------------------------------------------------------------------- the view in a report
+
+
+#: The graph component's shipped files (read here as text; nothing imports Streamlit).
+COMPONENT_FILES = Path(__file__).resolve().parent / "ui" / "graph_component" / "frontend"
+
+
+def _inline_script(text: str) -> str:
+    # "</" cannot end the element early once escaped; "<\/" means the same in JavaScript.
+    return "<script>" + text.replace("</", "<\\/") + "</script>"
+
+
+def graph_view_html(
+    graph: GraphData | Mapping[str, Any],
+    *,
+    overlay: str | None = None,
+    select: str | None = None,
+    height: int = 640,
+    title: str | None = None,
+) -> str:
+    """The graph view as one self-contained HTML fragment, for a report that opens offline.
+
+    An ``<iframe srcdoc=...>`` holding the component's own page with its stylesheet, cytoscape,
+    the layout and ``graph.js`` inlined, and ``graph`` (a :class:`GraphData` or its
+    ``to_wire()`` dict) as the page's arguments: the same drawing, search, details, overlays
+    (chosen inside the view), collapsing and SVG/PNG export as in the app, with no server and
+    nothing fetched. The iframe keeps the component's styles and ids apart from the report's.
+    """
+    import html
+    import json
+    import re
+
+    wire = graph.to_wire() if isinstance(graph, GraphData) else dict(graph)
+    args = {"graph": wire, "overlay": overlay, "select": select, "height": height}
+    page = (COMPONENT_FILES / "index.html").read_text(encoding="utf-8")
+
+    def style(match: re.Match[str]) -> str:
+        return "<style>" + (COMPONENT_FILES / match.group(1)).read_text(encoding="utf-8") + "</style>"
+
+    def script(match: re.Match[str]) -> str:
+        text = (COMPONENT_FILES / match.group(1)).read_text(encoding="utf-8")
+        if match.group(1) == "graph.js":
+            data = json.dumps(args, separators=(",", ":")).replace("</", "<\\/")
+            return "<script>window.__GRAPH_ARGS__ = " + data + ";</script>" + _inline_script(text)
+        return _inline_script(text)
+
+    head, marker, body = page.partition("<body>")
+    head = re.sub(r'<link rel="stylesheet" href="([\w.-]+)" />', style, head)
+    body = re.sub(r'<script src="([\w.-]+)"></script>', script, body)
+    head = re.sub(r'<script src="([\w.-]+)"></script>', script, head)
+    if re.search(r"<(script|link)[^>]*(src|href)=", head + body):
+        raise RuntimeError("the graph component's page references a file graph_view_html does not inline")
+    page = head + marker + body
+    label = html.escape(title or str(wire.get("title") or "graph"), quote=True)
+    return (
+        f'<iframe class="trt-workbench-graph" title="{label}" sandbox="allow-scripts allow-downloads" '
+        f'style="width:100%;height:{int(height) + 4}px;border:0" srcdoc="{html.escape(page, quote=True)}"></iframe>'
+    )

@@ -18,8 +18,11 @@
   "use strict";
 
   // ------------------------------------------------------------------ Streamlit protocol
+  // In a report (graph_model.graph_view_html) the arguments come with the page and nobody listens.
+  const STATIC = window.__GRAPH_ARGS__ || null;
   const Streamlit = {
     send(type, data) {
+      if (STATIC) return;
       window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type }, data || {}), "*");
     },
     ready() {
@@ -371,7 +374,7 @@
     bb.w = bb.x2 - bb.x1;
     bb.h = bb.y2 - bb.y1;
     state.bbox = bb;
-    state.layout = { x: lay.x, y: lay.y, visible };
+    state.layout = { x: lay.x, y: lay.y, visible, bends: lay.bends, sizes };
     const elements = [];
     visible.forEach((n, i) => {
       const label = clip(n.label, 28);
@@ -1083,6 +1086,142 @@
   window.addEventListener("mousemove", (ev) => dragging && minimapTo(ev));
   window.addEventListener("mouseup", () => (dragging = false));
 
+  // ------------------------------------------------------------------ export (SVG, PNG)
+  // The current view as drawn: the overlay's colours, the selection and its path, collapsed
+  // sections, the legend; the whole graph or the visible area. Written from the layout and the
+  // elements' own data, so the SVG is vector text and boxes, not a screenshot.
+  function toSVG(whole) {
+    const cy = state.cy;
+    const lay = state.layout;
+    const pad = 16;
+    const bb = whole ? state.bbox : (() => { const e = cy.extent(); return { x1: e.x1, y1: e.y1, x2: e.x2, y2: e.y2, w: e.w, h: e.h }; })();
+    const inView = (x, y, w, h) => whole || (x + w / 2 >= bb.x1 && x - w / 2 <= bb.x2 && y + h / 2 >= bb.y1 && y - h / 2 <= bb.y2);
+    const parts = [];
+    const W = Math.ceil(bb.w + 2 * pad);
+    const H = Math.ceil(bb.h + 2 * pad);
+    parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="${(bb.x1 - pad).toFixed(1)} ${(bb.y1 - pad).toFixed(1)} ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="11">`);
+    parts.push(`<title>${esc(state.graph.title || "graph")}</title>`);
+    parts.push(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>`);
+    parts.push(`<rect x="${(bb.x1 - pad).toFixed(1)}" y="${(bb.y1 - pad).toFixed(1)}" width="${W}" height="${H}" fill="#ffffff"/>`);
+    const pos = new Map(lay.visible.map((n, i) => [n.id, i]));
+    parts.push(`<g class="edges" fill="none">`);
+    cy.edges().forEach((e) => {
+      const k = Number(e.id().slice(1));
+      const a = pos.get(e.source().id());
+      const b = pos.get(e.target().id());
+      if (a === undefined || b === undefined) return;
+      const pts = [lay.x[a], lay.y[a] + lay.sizes[a][1] / 2];
+      const bends = lay.bends[k];
+      if (bends) for (let i = 0; i < bends.length; i++) pts.push(bends[i]);
+      pts.push(lay.x[b], lay.y[b] - lay.sizes[b][1] / 2);
+      let any = false;
+      for (let i = 0; i < pts.length; i += 2) if (inView(pts[i], pts[i + 1], 0, 0)) any = true;
+      if (!any) return;
+      const colour = e.hasClass("up") ? "#0969da" : e.hasClass("down") ? "#e36209" : "#8c959f";
+      const width = e.hasClass("up") || e.hasClass("down") ? 2.4 : 1.3;
+      const opacity = e.hasClass("faded") ? ' stroke-opacity="0.15"' : "";
+      const d = pts.map((v, i) => (i % 2 ? "," : i ? " L" : "M") + v.toFixed(1)).join("");
+      parts.push(`<path d="${d}" stroke="${colour}" stroke-width="${width}"${opacity} marker-end="url(#arrow)"/>`);
+    });
+    parts.push(`</g><g class="nodes">`);
+    cy.nodes().forEach((node) => {
+      const i = pos.get(node.id());
+      if (i === undefined) return;
+      const [w, h] = lay.sizes[i];
+      const x = lay.x[i];
+      const y = lay.y[i];
+      if (!inView(x, y, w, h)) return;
+      let stroke = "rgba(0,0,0,0.35)";
+      let sw = 1;
+      let dash = "";
+      if (node.hasClass("io")) { stroke = "#333"; sw = 2; }
+      if (node.hasClass("has-error")) { stroke = "#cf222e"; sw = 3; }
+      if (node.hasClass("mark-added")) { stroke = "#1a7f37"; sw = 3; }
+      if (node.hasClass("mark-changed")) { stroke = "#bc4c00"; sw = 3; }
+      if (node.hasClass("mark-removed")) { stroke = "#a40e26"; sw = 3; dash = ' stroke-dasharray="5,3"'; }
+      if (node.hasClass("group")) { stroke = "#57606a"; sw = 3; }
+      if (node.hasClass("sel")) { stroke = "#0969da"; sw = 4; }
+      const opacity = node.hasClass("faded") ? ' opacity="0.28"' : "";
+      const n = state.byId.get(node.id()) || lay.visible[i];
+      parts.push(`<g${opacity}><title>${esc(n.name)}</title><rect x="${(x - w / 2).toFixed(1)}" y="${(y - h / 2).toFixed(1)}" width="${w}" height="${h}" rx="6" fill="${esc(node.data("color"))}" stroke="${stroke}" stroke-width="${sw}"${dash}/>`);
+      const lines = String(node.data("text")).split("\n");
+      const fg = esc(node.data("fg"));
+      lines.forEach((line, j) => {
+        const ty = y + (j - (lines.length - 1) / 2) * 13 + 4;
+        parts.push(`<text x="${x.toFixed(1)}" y="${ty.toFixed(1)}" text-anchor="middle" fill="${fg}">${esc(line)}</text>`);
+      });
+      parts.push(`</g>`);
+    });
+    parts.push(`</g>`);
+    const ov = state.overlay;
+    if (ov && (ov.legend || []).length) {
+      // The legend, top left of the picture.
+      const lx = bb.x1 - pad + 8;
+      let ly = bb.y1 - pad + 8;
+      const rows = ov.legend.length + 1;
+      const lw = Math.max(160, 7 * Math.max(ov.title.length, ...ov.legend.map((e) => e.label.length + 6)));
+      parts.push(`<g class="legend"><rect x="${lx}" y="${ly}" width="${lw}" height="${rows * 16 + 8}" fill="#ffffff" fill-opacity="0.93" stroke="#d0d7de" rx="5"/>`);
+      parts.push(`<text x="${lx + 8}" y="${ly + 16}" font-weight="bold">${esc(ov.title)}</text>`);
+      ly += 16;
+      for (const e of ov.legend) {
+        ly += 16;
+        parts.push(`<rect x="${lx + 8}" y="${ly - 10}" width="12" height="12" fill="${esc(e.color)}" stroke="rgba(0,0,0,0.25)"/><text x="${lx + 26}" y="${ly}">${esc(e.label)}${e.count ? " (" + e.count + ")" : ""}</text>`);
+      }
+      parts.push(`</g>`);
+    }
+    parts.push(`</svg>`);
+    return { svg: parts.join(""), width: W, height: H };
+  }
+
+  function download(blob, name) {
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  function exportName(ext) {
+    const base = String((state.graph && state.graph.title) || "graph").split(":")[0].replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 60) || "graph";
+    return `${base}${state.overlay ? "." + state.overlay.id.replace(/[^A-Za-z0-9_-]+/g, "_") : ""}.${ext}`;
+  }
+
+  function exportSVG() {
+    const { svg } = toSVG($("export-scope").value === "whole");
+    download(new Blob([svg], { type: "image/svg+xml" }), exportName("svg"));
+    return svg.length;
+  }
+
+  function exportPNG() {
+    const { svg, width, height } = toSVG($("export-scope").value === "whole");
+    // At most 8,192 px a side and 40 M pixels (what canvases take everywhere); 2x when it fits.
+    const scale = Math.min(2, 8192 / width, 8192 / height, Math.sqrt(40e6 / (width * height)));
+    const img = new Image();
+    const url = URL.createObjectURL(new Blob([svg], { type: "image/svg+xml" }));
+    return new Promise((resolve, reject) => {
+      img.onload = () => {
+        const canvas = document.createElement("canvas");
+        canvas.width = Math.max(1, Math.round(width * scale));
+        canvas.height = Math.max(1, Math.round(height * scale));
+        const ctx = canvas.getContext("2d");
+        ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+        URL.revokeObjectURL(url);
+        canvas.toBlob((blob) => {
+          download(blob, exportName("png"));
+          resolve([canvas.width, canvas.height]);
+        }, "image/png");
+      };
+      img.onerror = (e) => reject(e);
+      img.src = url;
+    });
+  }
+
+  $("export-svg").addEventListener("click", () => state.cy && exportSVG());
+  $("export-png").addEventListener("click", () => state.cy && exportPNG());
+
   // ------------------------------------------------------------------ render events
   function showMessage(text) {
     const el = $("message");
@@ -1152,6 +1291,15 @@
       }
     }
   });
-  state.api = { expand, collapse: collapseGroup, select: (id) => select(id, { center: true, send: true }) };
-  Streamlit.ready();
+  state.api = { expand, collapse: collapseGroup, select: (id) => select(id, { center: true, send: true }), toSVG, exportPNG };
+  if (STATIC) {
+    // A report: the overlay choice lives in the component (no Streamlit widgets around it).
+    const pick = $("overlay-pick");
+    const overlays = (STATIC.graph && STATIC.graph.overlays) || [];
+    pick.innerHTML = overlays.map((o) => `<option value="${esc(o.id)}">${esc(o.title)}</option>`).join("");
+    pick.hidden = overlays.length < 2;
+    if (STATIC.overlay) pick.value = STATIC.overlay;
+    pick.addEventListener("change", () => onRender({ args: Object.assign({}, STATIC, { overlay: pick.value, select: null }) }));
+    onRender({ args: STATIC, theme: {} });
+  } else Streamlit.ready();
 })();
