@@ -30,7 +30,7 @@ from workbench.calibration import CalibrationData, CalibrationReport, check_cali
 from workbench.engine_layers import fallback_warning, precision_counts
 from workbench.env import EnvironmentReport, collect_environment
 from workbench.errors import WorkbenchError
-from workbench.executor import Task, file_artifact, run_task
+from workbench.executor import Task, default_executor_name, file_artifact, run_task, task_backend
 from workbench.isolation import IsolatedTaskError, TaskCancelled
 from workbench.model import LoadedModel
 from workbench.precision import PRECISION_INFO, TRANSFORM_TOOLS, TransformResult, refusal
@@ -352,7 +352,7 @@ def build(
     workspace = workspace or Workspace.default()
     summary = summarize(model)
     try:
-        backend = resolve_backend(config.backend)
+        backend = task_backend(config.backend)
     except WorkbenchError as exc:
         return _refused(config, model, exc.message, None, config.target)
     config = replace(config, target=config.target or _default_target(backend))
@@ -436,7 +436,10 @@ def _transform_and_build(
     except IsolatedTaskError as exc:
         failed = _refused(config, model, f"The build failed ({backend.name} builder): {exc.message}", backend, config.target)
         failed.log = [("error", line) for line in exc.log.splitlines()[-200:]]
-        return replace(failed, transform=transform, calibration=calibration_report, built_model_path=built_model)
+        return replace(
+            failed, transform=transform, calibration=calibration_report, built_model_path=built_model,
+            executor=default_executor_name(),
+        )
     return _result_of(
         outcome, folder / f"{model.path.stem}.{config.precision}.engine", time.perf_counter() - started,
         model, config, backend, built_model, transform, calibration, calibration_report,

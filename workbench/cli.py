@@ -1108,6 +1108,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         warmup=args.warmup,
         optimization=args.optimization,
+        # A TensorRT profile also lands as trtexec's export files, so the Engines page opens it.
+        exports_dir=str(_workspace(args).root / "engine-exports") if args.output and backend == "tensorrt" else None,
     )
     if args.output:
         _workspace(args).save_result("profiles", profile, label=str(args.model).split("/")[-1])

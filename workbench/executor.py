@@ -156,6 +156,21 @@ _INSTANCES: dict[str, Executor] = {}
 _DEFAULT: str | None = None
 
 
+#: Executors that register themselves when first chosen, by the ``"module:function"`` that
+#: registers them (the convention tasks use for their worker functions): the seam knows
+#: their names, not their code, so nothing of Ray loads until a cluster is asked for.
+EXECUTOR_PLUGINS = {"ray": "workbench.executors:register_cluster_from_env"}
+
+
+def _entry_point(spec: str) -> Callable[[], Any]:
+    import importlib
+
+    module, _, attribute = spec.partition(":")
+    found = getattr(importlib.import_module(module), attribute)
+    assert callable(found), spec
+    return found  # type: ignore[no-any-return]
+
+
 def register_executor(name: str, factory: Callable[[], Executor]) -> None:
     """Make an executor available by name (``--executor NAME`` / ``TRT_WORKBENCH_EXECUTOR``)."""
     _FACTORIES[name] = factory
@@ -178,6 +193,24 @@ def use_executor(name: str | None) -> None:
     _DEFAULT = name
 
 
+def task_backend(requested: str) -> Any:
+    """The backend tasks will run with (a ``BackendInfo``): the one installed here, or, on a
+    cluster reached from a machine without TensorRT, the one the cluster's nodes have; it
+    keys builds' caches and names their records."""
+    from workbench.backends import resolve_backend
+
+    try:
+        return resolve_backend(requested)
+    except WorkbenchError:
+        backends = getattr(get_executor(), "backends", None)
+        if not callable(backends):
+            raise
+        found = [b for b in backends() if requested in ("auto", b.name)]
+        if not found:
+            raise
+        return found[0]
+
+
 def default_executor_name() -> str:
     """The executor a caller that names none gets: use_executor()'s choice, else
     ``$TRT_WORKBENCH_EXECUTOR``, else ``ray`` when ``$TRT_WORKBENCH_CLUSTER`` is set, else local."""
@@ -192,10 +225,8 @@ def default_executor_name() -> str:
 def get_executor(name: str | None = None) -> Executor:
     """The executor called ``name``, else the default (see :func:`default_executor_name`)."""
     chosen = name or default_executor_name()
-    if chosen == "ray" and chosen not in _FACTORIES and os.environ.get(CLUSTER_ENV):
-        from workbench.executors import register_cluster_from_env
-
-        register_cluster_from_env()
+    if chosen not in _FACTORIES and chosen in EXECUTOR_PLUGINS and os.environ.get(CLUSTER_ENV):
+        _entry_point(EXECUTOR_PLUGINS[chosen])()
     if chosen not in _FACTORIES:
         raise WorkbenchError(f"There is no executor called {chosen!r} (available: {', '.join(executor_names())}).")
     if chosen not in _INSTANCES:

@@ -138,24 +138,6 @@ def _keep(path: Path, value: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- the run
 
 
-def _backend_info(requested: str) -> Any:
-    """The backend builds are keyed by: the installed one, or, on a cluster from a machine
-    without TensorRT, the one the cluster's nodes have."""
-    from workbench.backends import resolve_backend
-    from workbench.executor import get_executor
-
-    try:
-        return resolve_backend(requested)
-    except WorkbenchError:
-        backends = getattr(get_executor(), "backends", None)
-        if not callable(backends):
-            raise
-        found = [b for b in backends() if requested in ("auto", b.name)]
-        if not found:
-            raise
-        return found[0]
-
-
 def run_sweep(
     models: Iterable[str | Path],
     precisions: list[str],
@@ -191,7 +173,9 @@ def run_sweep(
     workspace = workspace or Workspace.default()
     executor = default_executor_name()
     say = progress or (lambda _text: None)
-    info = _backend_info(backend)
+    from workbench.executor import task_backend
+
+    info = task_backend(backend)
     backend_key = {"name": info.name, "version": info.version}
     cells: list[SweepCell] = []
     notes: list[str] = []

@@ -583,15 +583,17 @@ def profile_any(
     iterations: int = 50,
     warmup: int = 5,
     optimization: str = "all",
+    exports_dir: str | None = None,
 ) -> Profile:
     """The ``profile`` command: an ONNX model in ONNX Runtime, or an engine in TensorRT.
 
     ``optimization`` is ONNX Runtime's graph optimisation level (``"all"``, the default;
     ``"basic"`` keeps nodes closer to the ONNX graph, with a note that its latency is not
-    the optimised one).
+    the optimised one). With ``exports_dir``, a TensorRT profile is also written as
+    trtexec's export files, for the engine explorer.
     """
     if backend == "tensorrt" or path.endswith((".engine", ".plan", ".trt")):
-        return profile_tensorrt(path, shapes=shapes, iterations=iterations, warmup=warmup)
+        return profile_tensorrt(path, shapes=shapes, iterations=iterations, warmup=warmup, exports_dir=exports_dir)
     return profile_onnxruntime(
         path, shapes=shapes, iterations=iterations, warmup=warmup, optimization=optimization
     )
