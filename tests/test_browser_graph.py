@@ -359,3 +359,48 @@ def test_a_10000_node_model_opens_collapsed_and_search_opens_a_section(tmp_path:
         assert "nodes (collapsed)" in frame.locator("#details h3").inner_text()
         screenshot(page, "graph_10000_collapsed")
     assert requests == []
+
+
+@pytest.mark.rtx
+def test_acting_from_a_selected_node_applies_its_fix_and_keeps_it_high(tmp_path: Path) -> None:
+    from conftest import has_module
+
+    if not has_module("tensorrt-rtx"):
+        pytest.skip("TensorRT-RTX is not installed (pip install 'trt-workbench[rtx]')")
+    requests: list[str] = []
+    with streamlit_server(tmp_path / "home", "--sample", "broken_contrib_ops.onnx") as url, browser_page(1400, 2400) as page:
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{url}/")
+        _wait_drawn(page)
+        page.get_by_role("link", name="Diagnose & fix").click()
+        page.get_by_role("button", name="Diagnose").click()
+        page.get_by_text("parse error at /mlp/fc1/FusedMatMul").first.wait_for(timeout=120_000)
+        frame = _wait_drawn(page)
+        box = frame.get_by_role("searchbox", name="Find node")
+        box.fill("/mlp/fc1/FusedMatMul")
+        box.press("Enter")
+        # The selection reaches Streamlit: the node's own actions appear under the graph.
+        page.get_by_text("Selected node: /mlp/fc1/FusedMatMul").wait_for(timeout=30_000)
+        page.get_by_role("button", name=re.compile("^Apply to this node: Decompose onnxruntime contrib ops")).click()
+        page.get_by_text("outputs match the original").wait_for(timeout=120_000)
+        _graph_frame(page).locator("#legend").get_by_text("Diff: original → after decompose-contrib-ops").wait_for(
+            timeout=60_000
+        )
+        # Keep a node in higher precision from the ONNX view: the Build page has it chosen.
+        page.locator('[data-testid="stSelectbox"]').filter(has_text=re.compile("^View")).click()
+        page.get_by_role("option", name="ONNX graph").click()
+        frame = _graph_frame(page)
+        frame.locator("#title", has_text="broken_contrib_ops.onnx: 6 nodes").wait_for(timeout=60_000)
+        frame = _wait_drawn(page)
+        box = frame.get_by_role("searchbox", name="Find node")
+        box.fill("/mlp/fc2/Add")
+        box.press("Enter")
+        page.get_by_text("Selected node: /mlp/fc2/Add").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Keep in higher precision").click()
+        page.get_by_text("Kept in FP32 in the next build").wait_for(timeout=30_000)
+        page.get_by_role("link", name="Build").click()
+        keep = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Keep in FP32")
+        keep.get_by_text("/mlp/fc2/Add").wait_for(timeout=30_000)
+        screenshot(page, "graph_node_actions")
+        assert "Traceback" not in page.inner_text("body")
+    assert [u for u in requests if not _local(u)] == []

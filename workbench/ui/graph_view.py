@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -108,11 +109,99 @@ def _graph_fragment(where: str, label: str) -> None:
     graph_component(payload, overlay=overlay, select=select, height=HEIGHT, key=comp_key)
     if payload.get("notes"):
         st.caption(" · ".join(payload["notes"]))
+    if view == ONNX_VIEW:
+        _node_actions(sess, where, payload, st.session_state.get(comp_key), diagnosis)
     chosen_overlay = next((o for o in overlays if o["id"] == overlay), None)
     if "diff" in titles:
         _diff_table(where, payload)
     elif chosen_overlay is not None and chosen_overlay["id"] not in ("operator", "type") and chosen_overlay["values"]:
         _side_table(where, payload, chosen_overlay)
+
+
+#: The Build page's "Keep in FP32" choice (a widget key of build_page.py).
+BUILD_KEEP_KEY = "build_keep"
+
+
+def _node_actions(sess: Session, where: str, payload: dict[str, Any], value: dict[str, Any] | None,
+                  diagnosis: Diagnosis | None) -> None:
+    """What the user can do from the node selected in the graph: apply the fixes that concern
+    it, extract it as a minimal reproduction, keep it in higher precision in the next build."""
+    if not value or value.get("graph") != payload["key"] or not value.get("selected"):
+        return
+    node = next((n for n in payload["nodes"] if n["id"] == value["selected"]), None)
+    if node is None or node.get("kind", "op") != "op":
+        return
+    name = node.get("name") or node["id"]
+    fs = sess.fix_session
+    st.markdown(f"**Selected node:** `{name}` ({node.get('op_type', '')})")
+    cols = st.columns(3)
+    fix_ids = list(dict.fromkeys(f.split(":", 1)[0] for note in node.get("notes") or [] for f in note.get("fixes") or []))
+    if fs is not None and diagnosis is not None:
+        from workbench.fixes import REGISTRY
+
+        for fix_id in fix_ids:
+            if fix_id in REGISTRY and cols[0].button(f"Apply to this node: {REGISTRY[fix_id].title}",
+                                                     key=f"{where}_node_fix_{fix_id}_{node['id']}"):
+                _apply_for_node(sess, fix_id, name, diagnosis)
+                st.rerun(scope="app")
+        if cols[1].button("Extract as a minimal reproduction", key=f"{where}_node_extract_{node['id']}",
+                          help="cut this node out with the constant subgraphs that feed it (a model of its own)"):
+            _extract(sess, name, where)
+    elif fix_ids:
+        cols[0].caption("Diagnose the model (Diagnose & fix page) to apply its fixes from here.")
+    kept = list(st.session_state.get(BUILD_KEEP_KEY) or [])
+    if name in kept:
+        cols[2].caption("Kept in FP32 in the next build (Build page).")
+    elif sess.model is not None and any(n.name == name for n in sess.model.proto.graph.node) and cols[2].button("Keep in higher precision", key=f"{where}_node_keep_{node['id']}",
+                                             help="add it to the Build page's 'Keep in FP32'"):
+        st.session_state[BUILD_KEEP_KEY] = [*kept, name]
+        st.rerun(scope="fragment")
+    repro = sess.repro_path
+    if repro and Path(repro).is_file() and st.session_state.get(f"{where}_node_repro") == name:
+        st.download_button("Download the reproduction", Path(repro).read_bytes(), file_name=Path(repro).name.replace(
+            ".fixed", ".repro"), key=f"{where}_node_repro_download")
+
+
+def _issue_for(diagnosis: Diagnosis, fix_id: str, name: str) -> Any:
+    for err in diagnosis.errors:
+        if err.node_name == name and fix_id in err.fixes:
+            return err
+    for finding in diagnosis.findings:
+        if name in finding.nodes and fix_id in finding.fixes:
+            return finding
+    return None
+
+
+def _apply_for_node(sess: Session, fix_id: str, name: str, diagnosis: Diagnosis) -> None:
+    from workbench.errors import WorkbenchError
+    from workbench.fixing import FixStep, apply_fix
+
+    assert sess.fix_session is not None
+    with st.spinner(f"Applying {fix_id}, checking outputs in ONNX Runtime, parsing again…"):
+        try:
+            result = apply_fix(sess.fix_session, fix_id, issue=_issue_for(diagnosis, fix_id, name))
+        except WorkbenchError as exc:
+            sess.fix_error = exc.message
+            return
+    sess.fix_error = None if isinstance(result, FixStep) else result.reason
+
+
+def _extract(sess: Session, name: str, where: str) -> None:
+    from workbench.errors import WorkbenchError
+    from workbench.fixing import FixStep, apply_fix
+
+    assert sess.fix_session is not None
+    with st.spinner(f"Extracting {name}…"):
+        try:
+            result = apply_fix(sess.fix_session, "extract-failing-subgraph", params={"node_name": name})
+        except WorkbenchError as exc:
+            st.error(exc.message)
+            return
+    if isinstance(result, FixStep):
+        sess.repro_path = result.model_path
+        st.session_state[f"{where}_node_repro"] = name
+    else:
+        st.error(result.reason)
 
 
 def _rule_text() -> str:
