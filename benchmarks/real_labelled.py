@@ -240,7 +240,7 @@ def make_splits(force: bool = False, out: Path = OUT, log: Any = None) -> dict[s
         left_out[label] = counts
     evaluation = [(p, r, label) for label in CLASSES for p, r in per_class[label][:EVAL_PER_CLASS]]
     pools = [per_class[label][EVAL_PER_CLASS:] for label in CLASSES]
-    calibration = []
+    calibration: list[tuple[Path, np.ndarray, str]] = []
     for k in range(max(len(p) for p in pools)):
         for label, pool in zip(CLASSES, pools):
             if k < len(pool) and len(calibration) < CALIB_SAMPLES:
@@ -249,10 +249,9 @@ def make_splits(force: bool = False, out: Path = OUT, log: Any = None) -> dict[s
     splits = {}
     for name, rows in (("eval", evaluation), ("calib", calibration)):
         labels = np.asarray([space.index(label) for _, _, label in rows], dtype=np.int64)
-        arrays = {INPUT_NAME: np.stack([r for _, r, _ in rows]), "labels": labels}
         tmp = out / f".{name}.npz.tmp"
         with open(tmp, "wb") as stream:
-            np.savez(stream, **arrays)
+            np.savez(stream, bytes=np.stack([r for _, r, _ in rows]), labels=labels)  # "bytes": INPUT_NAME
         os.replace(tmp, out / f"{name}.npz")
         splits[name] = [
             Sample(str(p), label, p.stat().st_size, _sha256(p)).__dict__ for p, _, label in rows
@@ -302,9 +301,9 @@ json.dump({"module": magika.__file__, "model": m.get_model_name(), "results": ro
 """
 
 
-def run_magika(paths: list[str], wheel_path: Path | None = None) -> dict[str, Any]:
-    """Magika's own predictions for ``paths``: the Python package and the Rust CLI from the wheel,
-    installed into a private temporary folder (removed afterwards)."""
+def run_magika(paths: list[str], wheel_path: Path | None = None, rust: bool = True) -> dict[str, Any]:
+    """Magika's own predictions for ``paths``: the Python package (and, with ``rust``, the Rust CLI)
+    from the wheel, installed into a private temporary folder (removed afterwards)."""
     wheel_path = wheel_path or wheel()
     with tempfile.TemporaryDirectory(prefix="magika-") as tmp:
         target = Path(tmp) / "site"
@@ -324,9 +323,9 @@ def run_magika(paths: list[str], wheel_path: Path | None = None) -> dict[str, An
         python["seconds"] = time.perf_counter() - start
         if not python["module"].startswith(str(target)):
             raise RuntimeError(f"magika was imported from {python['module']}, not from the private folder")
-        rust: dict[str, Any] | None = None
+        cli_result: dict[str, Any] | None = None
         cli = target / "bin" / "magika"
-        if cli.is_file():
+        if rust and cli.is_file():
             start = time.perf_counter()
             done = subprocess.run([str(cli), "--version"], check=True, capture_output=True, text=True)
             version = done.stdout.strip()
@@ -337,8 +336,8 @@ def run_magika(paths: list[str], wheel_path: Path | None = None) -> dict[str, An
                 rows.append({"path": item["path"], "status": item["result"]["status"],
                              "dl": (value.get("dl") or {}).get("label"), "output": (value.get("output") or {}).get("label"),
                              "score": value.get("score")})
-            rust = {"version": version, "results": rows, "seconds": time.perf_counter() - start}
-    return {"python": python, "rust": rust}
+            cli_result = {"version": version, "results": rows, "seconds": time.perf_counter() - start}
+    return {"python": python, "rust": cli_result}
 
 
 def top1(predicted: list[str | None], truth: list[str]) -> float:
