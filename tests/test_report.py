@@ -135,7 +135,8 @@ def test_report_opens_offline_and_draws_its_charts(report: Path) -> None:
 
 @needs_builds
 def test_every_command_passes_its_tools_parser(report: Path) -> None:
-    from workbench.report import Command, validate
+    from workbench.command_check import validate
+    from workbench.report import Command
 
     commands = [Command(**c) for c in json.loads(report.with_suffix(".json").read_text())["commands"]]
     tools = {c.tool for c in commands}
@@ -144,7 +145,7 @@ def test_every_command_passes_its_tools_parser(report: Path) -> None:
     for command in commands:
         if command.tool == "polygraphy":
             # Polygraphy registers TensorRT-RTX options only when the switch is set at import.
-            code = "import sys, json; from workbench.report import validate_polygraphy; print(validate_polygraphy(json.loads(sys.argv[1])) or 'OK')"
+            code = "import sys, json; from workbench.command_check import validate_polygraphy; print(validate_polygraphy(json.loads(sys.argv[1])) or 'OK')"
             out = subprocess.run(
                 [sys.executable, "-c", code, json.dumps(command.argv)],
                 capture_output=True,
@@ -158,7 +159,7 @@ def test_every_command_passes_its_tools_parser(report: Path) -> None:
 
 @needs_builds
 def test_validators_reject_broken_commands() -> None:
-    from workbench.report import validate_modelopt, validate_polygraphy, validate_trtexec
+    from workbench.command_check import validate_modelopt, validate_polygraphy, validate_trtexec
 
     assert validate_trtexec(["trtexec", "--onnx=m.onnx", "--fp17"]) is not None
     assert validate_trtexec(["trtexec", "--onnx=m.onnx", "--minShapes=input:1x3xabc"]) is not None
@@ -227,7 +228,8 @@ def test_report_has_an_engines_section_with_the_exports_numbers(engine_report_ht
 
 
 def test_engine_commands_reproduce_the_exports_and_pass_their_parsers(engine_report_html: Path) -> None:
-    from workbench.report import Command, validate
+    from workbench.command_check import validate
+    from workbench.report import Command
 
     commands = [Command(**c) for c in json.loads(engine_report_html.with_suffix(".json").read_text())["commands"]]
     exports = {c.argv[2].split("=")[1]: c for c in commands if c.tool == "trtexec"}

@@ -110,7 +110,8 @@ def test_the_section_shows_the_study_points_smallest_count_and_findings(made: di
 
 
 def test_the_commands_pass_the_parser_and_reproduce_the_figures(made: dict, tmp_path: Path) -> None:
-    from workbench.report import Command, validate
+    from workbench.command_check import validate
+    from workbench.report import Command
 
     commands = [Command(**c) for c in made["bundle"]["commands"]]
     evaluate = [c for c in commands if c.argv[:2] == ["trt-workbench", "evaluate"]]

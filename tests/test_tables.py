@@ -118,6 +118,6 @@ def test_every_build_option_appears_in_the_reproduction_commands(tmp_path: Path)
         value = option.value_in(config)
         assert option.trtexec(value) and set(option.trtexec(value)) <= set(trtexec), option.name
         assert option.polygraphy(value) and set(option.polygraphy(value)) <= set(polygraphy), option.name
-    from workbench.report import validate_trtexec
+    from workbench.command_check import validate_trtexec
 
     assert validate_trtexec(["trtexec", "--onnx=m.onnx", *trtexec]) is None

@@ -24,6 +24,7 @@ from typing import Any
 from workbench.build import BuildResult
 from workbench.build_options import polygraphy_arguments, trtexec_arguments
 from workbench.compare import Comparison, KeepPrecisionResult
+from workbench.compat import CompatReport, report_section
 from workbench.diagnose import Diagnosis
 from workbench.engine_report import EngineComparison, EngineReport
 from workbench.env import EnvironmentReport, collect_environment
@@ -84,6 +85,8 @@ class ReportBundle(JsonRecord):
     #: Accuracy page) and calibration studies (``calibration_study``: ``calib-study -o``).
     evaluations: list[Evaluation] = field(default_factory=list)
     calibration_studies: list[StudyEntry] = field(default_factory=list)
+    #: Version checks (workspace kind ``compat_reports``: ``compat -o``, the Compatibility page).
+    compat_reports: list[CompatReport] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- collecting
@@ -159,10 +162,17 @@ def collect(workspace: Workspace) -> ReportBundle:
     )
     evaluations = _latest(_load_all(workspace, "evaluation", Evaluation), _evaluation_key)
     studies = _studies(workspace)
-    if not any([builds, diagnoses, fix_sessions, comparisons, keep, profiles, engine_reports, evaluations, studies]):
+    # The same check run again (a rerun, a reload): keep the newest per model, backend and versions.
+    compat_reports = _latest(
+        _load_all(workspace, "compat_reports", CompatReport),
+        lambda r: (r.model, r.backend, r.build_check, tuple(v.requested for v in r.versions)),
+    )
+    if not any(
+        [builds, diagnoses, fix_sessions, comparisons, keep, profiles, engine_reports, evaluations, studies, compat_reports]
+    ):
         raise WorkbenchError(
-            f"{workspace.root} holds no results yet: run build, compare, diagnose, profile, evaluate, calib-study "
-            f"or engine show/compare with -o {workspace.root} first."
+            f"{workspace.root} holds no results yet: run build, compare, diagnose, profile, evaluate, calib-study, "
+            f"compat or engine show/compare with -o {workspace.root} first."
         )
     model_paths = (
         {b.model for b in builds}
@@ -198,6 +208,7 @@ def collect(workspace: Workspace) -> ReportBundle:
         engine_comparisons=engine_comparisons,
         evaluations=evaluations,
         calibration_studies=studies,
+        compat_reports=compat_reports,
     )
     bundle.commands = reproduction_commands(bundle)
     bundle.dockerfile = dockerfile(bundle)
@@ -410,6 +421,10 @@ def reproduction_commands(bundle: ReportBundle) -> list[Command]:
             )
     commands.extend(engine_commands(bundle.engine_reports, bundle.engine_comparisons))
     commands.extend(labelled_commands(bundle.evaluations, bundle.calibration_studies))
+    for compat in bundle.compat_reports:
+        commands.append(
+            Command("trt-workbench", "which TensorRT-RTX versions take the model", shlex.split(report_section(compat).command))
+        )
     return commands
 
 
@@ -596,137 +611,6 @@ def engine_commands(reports: list[EngineReport], comparisons: list[EngineCompari
                 )
             )
     return commands
-
-
-# ----------------------------------------------------------------------------- validation
-
-
-def validate_polygraphy(argv: list[str]) -> str | None:
-    """None when Polygraphy's own parser accepts the command, else why not."""
-    import argparse
-    import contextlib
-    import io
-
-    from polygraphy.tools.registry import TOOL_REGISTRY
-
-    parser = argparse.ArgumentParser(prog="polygraphy")
-    subparsers = parser.add_subparsers(dest="tools")
-    subparsers.required = True
-    for tool in TOOL_REGISTRY:
-        tool.setup_parser(subparsers)
-    try:
-        with contextlib.redirect_stderr(io.StringIO()) as err:
-            args, unknown = parser.parse_known_args(argv[1:])
-    except SystemExit:
-        return f"polygraphy rejects it: {err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else 'usage error'}"
-    if unknown:
-        return f"polygraphy does not know {unknown}"
-    try:
-        args.subcommand.parse(args)
-    except BaseException as exc:  # Polygraphy reports bad values with G_LOGGER.critical -> exception
-        return f"polygraphy rejects the values: {exc}"
-    return None
-
-
-def validate_modelopt(argv: list[str]) -> str | None:
-    """None when ModelOpt's own CLI parser (quantization or autocast) accepts the command."""
-    import contextlib
-    import importlib
-    import io
-
-    module = argv[2]
-    parser = importlib.import_module(f"{module}.__main__").get_parser()
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            parser.parse_args(argv[3:])
-    except SystemExit:
-        return f"{module} rejects {shlex.join(argv[3:])}"
-    return None
-
-
-#: trtexec options the reports use (documented in `trtexec --help`), and value patterns.
-_TRTEXEC_FLAGS = {
-    "--onnx": r".+",
-    "--saveEngine": r".+",
-    "--stronglyTyped": None,
-    "--fp16": None,
-    "--bf16": None,
-    "--int8": None,
-    "--fp8": None,
-    "--noTF32": None,
-    "--calib": r".+",
-    "--precisionConstraints": r"(none|prefer|obey)",
-    "--layerPrecisions": r"[^:,]+:(fp32|fp16|bf16|int8|fp8)(,[^:,]+:(fp32|fp16|bf16|int8|fp8))*",
-    "--minShapes": r"[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*",
-    "--optShapes": r"[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*",
-    "--maxShapes": r"[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*",
-    "--shapes": r"[^:,]+:\d+(x\d+)*(,[^:,]+:\d+(x\d+)*)*",
-    "--best": None,
-    "--exportLayerInfo": r".+",
-    "--profilingVerbosity": r"(layer_names_only|detailed|none)",
-    "--exportProfile": r".+",
-    "--exportTimes": r".+",
-    "--separateProfileRun": None,
-    "--useCudaGraph": None,
-    "--noDataTransfers": None,
-    "--useSpinWait": None,
-    # build options (workbench/build_options.py writes them)
-    "--builderOptimizationLevel": r"[0-5]",
-    "--memPoolSize": r"workspace:\d+M",
-    "--timingCacheFile": r".+",
-    "--versionCompatible": None,
-    "--hardwareCompatibilityLevel": r"(none|ampere\+|sameComputeCapability)",
-}
-
-
-def validate_trtexec(argv: list[str]) -> str | None:
-    """trtexec is not installed here: check each option against its documented syntax."""
-    import re
-
-    if argv[0] != "trtexec":
-        return "not a trtexec command"
-    if not any(a.startswith("--onnx=") for a in argv[1:]):
-        return "trtexec needs --onnx="
-    for arg in argv[1:]:
-        name, sep, value = arg.partition("=")
-        if name not in _TRTEXEC_FLAGS:
-            return f"unknown trtexec option {name}"
-        pattern = _TRTEXEC_FLAGS[name]
-        if (pattern is None) != (not sep):
-            return f"{name} {'takes no value' if pattern is None else 'needs =VALUE'}"
-        if pattern is not None and not re.fullmatch(pattern, value):
-            return f"bad value for {name}: {value}"
-    return None
-
-
-def validate_workbench(argv: list[str]) -> str | None:
-    """None when the workbench's own CLI parser accepts the command."""
-    import contextlib
-    import io
-
-    from workbench.cli import build_parser
-
-    if argv[0] != "trt-workbench":
-        return "not a trt-workbench command"
-    try:
-        with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
-            build_parser().parse_args(argv[1:])
-    except SystemExit:
-        lines = err.getvalue().strip().splitlines()
-        return f"trt-workbench rejects it: {lines[-1] if lines else 'usage error'}"
-    return None
-
-
-def validate(command: Command) -> str | None:
-    if command.tool == "trt-workbench":
-        return validate_workbench(command.argv)
-    if command.tool == "polygraphy":
-        return validate_polygraphy(command.argv)
-    if command.tool == "modelopt":
-        return validate_modelopt(command.argv)
-    if command.tool == "trtexec":
-        return validate_trtexec(command.argv)
-    return None
 
 
 # ----------------------------------------------------------------------------- lock file and Dockerfile
@@ -1132,6 +1016,12 @@ def render_html(bundle: ReportBundle) -> str:
         )
     if bundle.engine_reports or bundle.engine_comparisons:
         parts.append(_engines_html(bundle, fig))
+    for compat in bundle.compat_reports:
+        section = report_section(compat)
+        parts.append(f"<h2 id=compat>{html.escape(section.title)}: {html.escape(Path(compat.model).name)}</h2>")
+        parts.append(_table([{c: row.get(c) for c in section.columns} for row in section.rows]))
+        parts.extend(f"<p>{html.escape(sentence)}</p>" for sentence in section.sentences)
+        parts.append(f"<pre>{html.escape(section.command)}</pre>")
     parts.append("<h2 id=commands>Reproduce</h2>")
     parts.append(_table([{"tool": c.tool, "purpose": c.purpose, "command": c.text} for c in bundle.commands]))
     parts.append(f"<h3>Dockerfile</h3><pre>{html.escape(bundle.dockerfile)}</pre>")
