@@ -610,3 +610,20 @@ def test_cli_evaluate_and_calib_study_json_contracts(digits: dict, tmp_path: Pat
     assert result["smallest_count"] in (8, 32)
     bad = run_cli("calib-study", model, data, "--calib", calib, "--sample-counts", "8,x")
     assert bad.returncode == 2 and "Bad --counts" in bad.stderr
+
+
+def test_evaluate_and_calib_study_take_the_data_as_data_flag_too(tmp_path: Path) -> None:
+    """The issue's contract spells it ``evaluate MODEL --data DATA --preprocess P``; the
+    positional DATA is the same argument, and giving both (differently) or neither is refused."""
+    from conftest import run_cli
+
+    bundled = ROOT / "workbench" / "bundled_models"
+    data = str(bundled / "digits_eval.npz")
+    flag = run_cli("evaluate", "sample:digits_cnn", "--data", data, "--precision", "fp32", "--preprocess", "none", "--json")
+    positional = run_cli("evaluate", "sample:digits_cnn", data, "--precision", "fp32", "--json")
+    assert flag.returncode == positional.returncode == 0, flag.stderr + positional.stderr
+    assert json.loads(flag.stdout)["reference"] == json.loads(positional.stdout)["reference"]
+    both = run_cli("evaluate", "sample:digits_cnn", data, "--data", str(bundled / "digits_calib.npz"))
+    assert both.returncode == 2 and "Give the labelled data once" in both.stderr
+    neither = run_cli("calib-study", "sample:digits_cnn", "--calib", str(bundled / "digits_calib.npz"))
+    assert neither.returncode == 2 and "Give the labelled data: DATA or --data DATA" in neither.stderr

@@ -837,12 +837,29 @@ def _print_findings(findings: list[Any]) -> None:
             )
 
 
+def _labelled_data_argument(args: argparse.Namespace) -> None:
+    """``DATA`` or ``--data DATA`` (both spellings are the contract): exactly one of them."""
+    from workbench.errors import WorkbenchError
+
+    flag = getattr(args, "data_flag", None)
+    if flag is not None and args.data is not None and flag != args.data:
+        raise WorkbenchError(f"Give the labelled data once: DATA ({args.data}) or --data ({flag}), not both.")
+    args.data = args.data if args.data is not None else flag
+    if args.data is None:
+        raise WorkbenchError(
+            "Give the labelled data: DATA or --data DATA (an .npz of the inputs plus 'labels', or a folder "
+            "or .zip with one sub-folder per class)."
+        )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from workbench.errors import WorkbenchError
     from workbench.evaluation import calibration_findings, evaluate, meets, parse_keep
     from workbench.model import load_model
     from workbench.precision import PRECISION_INFO, parse_precisions
     from workbench.summary import summarize
+
+    _labelled_data_argument(args)
 
     precisions = parse_precisions(args.precision)
     targets = parse_keep(args.tolerance) if args.tolerance else {}
@@ -919,6 +936,8 @@ def cmd_calib_study(args: argparse.Namespace) -> int:
     from workbench.evaluation import calibration_study, parse_keep
     from workbench.model import load_model
     from workbench.summary import summarize
+
+    _labelled_data_argument(args)
 
     model = load_model(args.model)
     summary = summarize(model)
@@ -1012,7 +1031,7 @@ def add_evaluation_parsers(sub: Any, keep_precision_parser: argparse.ArgumentPar
             "--calib", help="calibration data for int8/fp8 (.npz keyed by input name, a 'labels' key is ignored; images)"
         )
         p.add_argument(
-            "--preprocessing",
+            "--preprocessing", "--preprocess",
             help="how images become the input: torchvision, timm, paddleclas, none, or a JSON file (default: the "
             "calibration default fitted to the input)",
         )
@@ -1020,11 +1039,14 @@ def add_evaluation_parsers(sub: Any, keep_precision_parser: argparse.ArgumentPar
         p.add_argument("--output-name", help="the classifier output to score (default: the first output)")
         p.add_argument("-o", "--output", help="workspace folder for transforms and results (default: the user's cache)")
         p.add_argument("--json", action="store_true")
+        p.add_argument("--data", dest="data_flag", metavar="DATA", help="the labelled data (the same as DATA)")
 
     p = sub.add_parser("evaluate", help="task accuracy (top-1, top-5, kept top-1) of each precision on labelled data")
     p.add_argument("model", help=MODEL_HELP)
     p.add_argument(
-        "data", help="labelled data: .npz of the inputs plus 'labels', or a folder (or .zip) with one sub-folder per class"
+        "data", nargs="?",
+        help="labelled data: .npz of the inputs plus 'labels', or a folder (or .zip) with one sub-folder per class "
+        "(or --data DATA)",
     )
     p.add_argument("--precision", default="fp32,fp16,int8", help="comma-separated (default: %(default)s)")
     p.add_argument("--calibrator", default="entropy", choices=["entropy", "max"])
@@ -1041,7 +1063,9 @@ def add_evaluation_parsers(sub: Any, keep_precision_parser: argparse.ArgumentPar
         "calib-study", help="INT8 accuracy against calibration sample count and calibrator, and the data's findings"
     )
     p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("data", help="labelled evaluation data (.npz with 'labels', or a class-folder image set)")
+    p.add_argument(
+        "data", nargs="?", help="labelled evaluation data (.npz with 'labels', or a class-folder image set; or --data DATA)"
+    )
     p.add_argument(
         "--counts", "--sample-counts", dest="counts", default="8,32,128,512",
         help="calibration sample counts, 'all' for the whole pool (default: %(default)s)",
@@ -1061,7 +1085,7 @@ def add_evaluation_parsers(sub: Any, keep_precision_parser: argparse.ArgumentPar
         "--data",
         help="labelled data: search for a task-metric target (--tolerance kept_top1=0.99) instead of output metrics",
     )
-    keep_precision_parser.add_argument("--preprocessing", help="how images become the input (see evaluate)")
+    keep_precision_parser.add_argument("--preprocessing", "--preprocess", help="how images become the input (see evaluate)")
     keep_precision_parser.add_argument("--labels", help="a labels file for an image folder")
 
 
