@@ -7,7 +7,9 @@ import json
 import pytest
 from conftest import ROOT
 
+from workbench.env import collect_environment
 from workbench.precision import modelopt_available
+from workbench.ui.accuracy_page import NEEDS_CALIBRATION
 
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 
@@ -24,8 +26,14 @@ def _app_on(sample_name: str, page: str) -> AppTest:
 def test_accuracy_page_shows_drift_for_two_precisions() -> None:
     at = _app_on("detector.onnx", "accuracy_page")
     assert not at.exception
+    # INT8 without calibration data: one sentence, and nothing runs until synthetic data is chosen.
     at = at.button(key="acc_run").click().run()
     assert not at.exception
+    assert [e.value for e in at.error] == [NEEDS_CALIBRATION]
+    assert not at.dataframe and at.session_state["trt_workbench_session"].comparison is None
+    at = at.checkbox(key="acc_synthetic_calib").check().run()
+    at = at.button(key="acc_run").click().run()
+    assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert set(table["precision"]) == {"fp16", "int8"}
     assert set(table["computed by"]) == {"onnxruntime-cpu"}
@@ -36,10 +44,11 @@ def test_accuracy_page_shows_drift_for_two_precisions() -> None:
 
 
 def test_timing_page_says_cpu_and_profiles() -> None:
+    if collect_environment().gpus:
+        pytest.skip("a GPU is present: the CPU-only banner does not apply")
     at = _app_on("detector.onnx", "timing_page")
     assert not at.exception
-    if not any("no GPU here" in w.value for w in at.warning):
-        pytest.skip("a GPU is present: the CPU-only banner does not apply")
+    assert any("no GPU here" in w.value for w in at.warning)
     at = at.button(key="timing_run").click().run()
     assert not at.exception
     assert any(h.value.startswith("onnxruntime on cpu") for h in at.subheader)

@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from workbench.archives import safe_text
-from workbench.calibration import CalibrationData, synthetic_calibration
+from workbench.calibration import CalibrationData, calibration_for, synthetic_calibration
 from workbench.compare import compare_precisions, drift_jumps, engine_layer_for, keep_precision_search
 from workbench.errors import WorkbenchError
 from workbench.evaluation import (
@@ -48,17 +48,40 @@ if TYPE_CHECKING:
 SAMPLES = 4
 
 
-def _calibration(sess: Session, shapes: ShapeProfile | None):
+#: The page's sentence for a calibrated precision without data (the policy is calibration_for's).
+NEEDS_CALIBRATION = (
+    "INT8 and FP8 need calibration data: load it on the Build page, or choose synthetic data "
+    "below for a smoke test (its figures are marked SYNTHETIC)."
+)
+
+
+def _calibration_choice(sess: Session, precisions: list[str], key: str) -> tuple[CalibrationData | None, bool]:
+    """The Build page's checked calibration data, or the user's explicit choice of synthetic data."""
+    if not any(PRECISION_INFO[p].calibrated for p in precisions):
+        return None, False
     if sess.calibration is not None and sess.calibration_report is not None and sess.calibration_report.ok:
         st.caption(
             f"Calibration data: {sess.calibration.source} ({sess.calibration.samples} samples), from the Build page."
         )
-        return sess.calibration
-    st.info(
-        "No calibration data from the Build page: INT8/FP8 use synthetic data here, so their accuracy says little."
+        return sess.calibration, False
+    synthetic = st.checkbox(
+        "No calibration data from the Build page: use SYNTHETIC data (a smoke test; its INT8/FP8 figures mean little)",
+        value=False,
+        key=key,
     )
+    return None, synthetic
+
+
+def _calibration(
+    sess: Session, precisions: list[str], given: CalibrationData | None, synthetic: bool, shapes: ShapeProfile | None
+) -> CalibrationData | None:
+    """``calibration_for``'s choice, or None after saying why nothing runs."""
     assert sess.summary is not None
-    return synthetic_calibration(sess.summary.inputs, shapes)
+    try:
+        return calibration_for(precisions, given, synthetic=synthetic, inputs=sess.summary.inputs, shapes=shapes)
+    except WorkbenchError:
+        st.error(NEEDS_CALIBRATION)
+        return None
 
 
 def _tolerances() -> dict[str, float]:
@@ -121,7 +144,13 @@ def _results(sess: Session) -> None:
                 )
 
 
-def _keep_precision(sess: Session, tolerances: dict[str, float], shapes: ShapeProfile | None) -> None:
+def _keep_precision(
+    sess: Session,
+    tolerances: dict[str, float],
+    shapes: ShapeProfile | None,
+    given_calibration: CalibrationData | None,
+    synthetic: bool,
+) -> None:
     st.subheader("Which layers to keep in higher precision")
     st.caption(
         "Ranks the quantized nodes by the drift they add, then re-quantizes (ModelOpt) and re-runs (ONNX Runtime) with more of them kept high until the tolerances are met."
@@ -129,7 +158,9 @@ def _keep_precision(sess: Session, tolerances: dict[str, float], shapes: ShapePr
     if st.button("Search", key="acc_keep_run", disabled=not tolerances):
         assert sess.model is not None
         model = sess.model
-        calibration = _calibration(sess, shapes)
+        calibration = _calibration(sess, ["int8"], given_calibration, synthetic, shapes)
+        if calibration is None:
+            return
         found = run_cancellable(
             "Re-quantizing and re-running",
             lambda cancelled: keep_precision_search(
@@ -775,10 +806,14 @@ def _drift(sess: Session) -> None:
         return
     shapes = given or None
     tolerances = _tolerances()
+    # The keep-precision search below always quantizes, so the choice is offered whenever data is missing.
+    given_calibration, synthetic = _calibration_choice(sess, [*precisions, "int8"], "acc_synthetic_calib")
     if st.button("Compare", type="primary", key="acc_run", disabled=not precisions):
-        calibration = (
-            _calibration(sess, shapes) if any(PRECISION_INFO[p].calibrated for p in precisions) else None
-        )
+        calibration = _calibration(sess, precisions, given_calibration, synthetic, shapes)
+        needed = any(PRECISION_INFO[p].calibrated for p in precisions)
+        if needed and calibration is None:
+            _results(sess)
+            return
         model = sess.model
         result = run_cancellable(
             "Transforming (ModelOpt) and running every precision in ONNX Runtime",
@@ -798,7 +833,7 @@ def _drift(sess: Session) -> None:
         if result is not None:
             sess.comparison = result
     _results(sess)
-    _keep_precision(sess, tolerances, shapes)
+    _keep_precision(sess, tolerances, shapes, given_calibration, synthetic)
 
 
 def render() -> None:
