@@ -70,6 +70,8 @@ def test_upload_broken_model_diagnose_and_fix(tmp_path: Path) -> None:
         screenshot(page, "04_built_fp32_fp16")
 
         page.get_by_role("link", name="Accuracy").click()
+        # INT8 needs calibration data; none was given, so synthetic data is chosen explicitly.
+        page.get_by_text("use SYNTHETIC data").click()
         page.get_by_role("button", name="Compare", exact=True).click()
         page.get_by_text("Layer-by-layer drift from FP32").wait_for(timeout=180_000)
         page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
