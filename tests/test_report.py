@@ -118,6 +118,37 @@ def test_report_has_no_external_resources(report: Path) -> None:
     assert "Plotly" in page  # the library is inline
 
 
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed")
+def test_report_draws_the_graph_and_what_the_fixes_changed_offline(report: Path) -> None:
+    text = report.read_text()
+    assert "<h2 id=graph>Graph</h2>" in text
+    assert "Graph: broken_reduce_axes_subgraph.onnx" in text
+    assert "What the fixes changed: broken_reduce_axes_subgraph.onnx" in text
+    outside: list[str] = []
+    with browser_page() as page:
+        def only_files(route: Any) -> None:
+            if route.request.url.startswith(("file://", "about:", "data:", "blob:")):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_files)
+        page.goto(report.as_uri())
+        # Both views (the diagnosed model, the fix diff) draw on their canvases inside their frames.
+        import time
+
+        deadline = time.monotonic() + 60
+        drawn = 0
+        while time.monotonic() < deadline:
+            drawn = sum(1 for frame in page.frames[1:] if frame.locator("canvas").count() > 0)
+            if drawn >= 2:
+                break
+            time.sleep(0.5)
+        assert drawn >= 2, [frame.url for frame in page.frames]
+    assert outside == []
+
+
 @needs_builds
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed")
 def test_report_opens_offline_and_draws_its_charts(report: Path) -> None:

@@ -879,6 +879,41 @@ def _labelled_html(bundle: ReportBundle, fig: Any) -> str:
     return "".join(parts)
 
 
+#: Graph views in one report: each inlines the component (~0.7 MB), so the report stays openable.
+MAX_REPORT_GRAPHS = 4
+
+
+def _graphs_html(bundle: ReportBundle) -> str:
+    """The graph view of each diagnosed model (parser status, engine precision and time per
+    node as overlays) and of what each fix history changed: the app's component, inlined."""
+    from workbench.graph_diff import fix_diff_graph
+    from workbench.graph_model import graph_view_html, onnx_graph, with_overlays
+    from workbench.model import load_model
+
+    latest = {d.model: d for d in bundle.diagnoses if d.model and Path(d.model).is_file()}
+    parts: list[str] = []
+    for path, diagnosis in list(latest.items())[:MAX_REPORT_GRAPHS]:
+        try:
+            model = load_model(path)
+        except WorkbenchError:
+            continue  # the file changed since it was diagnosed; the tables above still say what it was
+        builds = [b for b in bundle.builds if b.ok and b.model_hash == model.content_hash]
+        profiles = {f"{p.backend} #{i}": p for i, p in enumerate(bundle.profiles) if p.model == path}
+        graph = with_overlays(onnx_graph(model, diagnosis), diagnosis=diagnosis, builds=builds, profiles=profiles or None)
+        parts.append(f"<h3>Graph: {html.escape(Path(path).name)}</h3>")
+        parts.append(graph_view_html(graph, overlay="status", height=640))
+    room = MAX_REPORT_GRAPHS - len(parts) // 2
+    for fs in [s for s in bundle.fix_sessions if s.steps][:max(room, 0)]:
+        paths = [fs.original_path, *(step.model_path for step in fs.steps)]
+        if not all(Path(p).is_file() for p in paths):
+            continue
+        parts.append(f"<h3>What the fixes changed: {html.escape(Path(fs.original_path).name)}</h3>")
+        parts.append(graph_view_html(fix_diff_graph(fs), height=640))
+    if not parts:
+        return ""
+    return "<h2 id=graph>Graph</h2>" + "".join(parts)
+
+
 def render_html(bundle: ReportBundle) -> str:
     import plotly.offline
 
@@ -948,6 +983,7 @@ def render_html(bundle: ReportBundle) -> str:
             )
         )
         parts.append(f"<details><summary>fix.py</summary><pre>{html.escape(fix_script(s))}</pre></details>")
+    parts.append(_graphs_html(bundle))
     parts.append("<h2 id=builds>Builds</h2>")
     parts.append(
         _table(
