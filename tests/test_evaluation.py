@@ -628,3 +628,23 @@ def test_evaluate_and_calib_study_take_the_data_as_data_flag_too(tmp_path: Path)
     assert both.returncode == 2 and "Give the labelled data once" in both.stderr
     neither = run_cli("calib-study", "sample:digits_cnn", "--calib", str(bundled / "digits_calib.npz"))
     assert neither.returncode == 2 and "Give the labelled data: DATA or --data DATA" in neither.stderr
+
+
+def test_token_inputs_get_no_image_findings_but_a_wrong_shape_still_counts() -> None:
+    """A byte or text model's int32 token ids (values 0..256) are symbols: no brightness,
+    outlier or near-duplicate findings; a frame of another length is still an error."""
+    from workbench.calibration import CalibrationData
+    from workbench.evaluation import calibration_findings
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 257, size=(64, 512)).astype(np.int32)
+    tokens[:6] = 256  # all padding: an "all-black frame" if these were pixels
+    tokens[10:16] = tokens[9]  # copies: "near-duplicates" if these were frames
+    evaluation = CalibrationData({"bytes": rng.integers(0, 257, size=(64, 512)).astype(np.int32)}, "eval")
+    assert calibration_findings(CalibrationData({"bytes": tokens}, "calib"), evaluation) == []
+    short = CalibrationData({"bytes": tokens[:, :256]}, "calib")
+    (finding,) = calibration_findings(short, evaluation)
+    assert finding.severity == "error" and "512" in finding.message
+    pixels = CalibrationData({"bytes": tokens.astype(np.float32)}, "calib")  # the same values as measurements
+    assert any(f.kind == "outlier-frames" for f in calibration_findings(pixels, CalibrationData(
+        {"bytes": evaluation.arrays["bytes"].astype(np.float32)}, "eval")))

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 EVAL = SAMPLES / "digits_eval.npz"
 CALIB = SAMPLES / "digits_calib.npz"
+POOL_NAME = "outliers.npz"
 
 
 def _outlier_pool(path: Path) -> Path:
@@ -43,7 +44,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "-o", str(ws), "--json", env=env,
     )
     assert evaluated.returncode == 0, evaluated.stderr
-    pool = _outlier_pool(root / "outliers.npz")
+    pool = _outlier_pool(root / POOL_NAME)
     # max: ModelOpt's entropy calibrator on frames of 0..255 among -1..1 ones takes minutes on a CPU.
     studied = run_cli(
         "calib-study", "sample:digits_cnn", str(EVAL), "--calib", str(pool), "--counts", "16,64",
@@ -119,10 +120,10 @@ def test_the_commands_pass_the_parser_and_reproduce_the_figures(made: dict, tmp_
     assert len(evaluate) == 1 and len(study) == 1
     assert evaluate[0].argv == [
         "trt-workbench", "evaluate", "sample:digits_cnn", "digits_eval.npz", "--precision", "fp32,fp16,int8",
-        "--calib", "calibration.npz", "--calibrator", "entropy",
+        "--calib", "digits_calib.npz", "--calibrator", "entropy",
     ]
     assert study[0].argv == [
-        "trt-workbench", "calib-study", "sample:digits_cnn", "digits_eval.npz", "--calib", "calibration.npz",
+        "trt-workbench", "calib-study", "sample:digits_cnn", "digits_eval.npz", "--calib", POOL_NAME,
         "--counts", "16,64", "--calibrators", "max", "--precision", "int8", "--seed", "0",
         "--keep", "kept_top1=0.99",
     ]
@@ -137,7 +138,7 @@ def test_the_commands_pass_the_parser_and_reproduce_the_figures(made: dict, tmp_
     folder = tmp_path / "repro"
     folder.mkdir()
     shutil.copy(EVAL, folder / "digits_eval.npz")
-    shutil.copy(CALIB, folder / "calibration.npz")
+    shutil.copy(CALIB, folder / "digits_calib.npz")
     again = run_cli(*evaluate[0].argv[1:], "--json", cwd=folder, env=made["env"])
     assert again.returncode == 0, again.stderr
     first, second = made["evaluation"], json.loads(again.stdout)

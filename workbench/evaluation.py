@@ -516,6 +516,10 @@ class Evaluation(JsonRecord):
     notes: list[str] = field(default_factory=list)
     preprocessing: dict[str, Any] | None = None
     model_hash: str = ""
+    #: The calibration data the quantized precisions used ("" when none), and whether it was
+    #: synthetic (then every figure computed from it is shown as SYNTHETIC).
+    calibration_source: str = ""
+    calibration_synthetic: bool = False
 
     def result(self, precision: str) -> PrecisionAccuracy:
         for r in self.results:
@@ -560,6 +564,11 @@ class CalibrationStudy(JsonRecord):
     seed: int = 0
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: What the study ran on: the model, the labelled data, the calibration pool (synthetic or not).
+    model: str = ""
+    data_source: str = ""
+    pool_source: str = ""
+    pool_synthetic: bool = False
 
     def curve(self, calibrator: str, metric: str = "kept_top1") -> list[tuple[int, float | None]]:
         return [(p.samples, getattr(p, metric)) for p in self.points if p.calibrator == calibrator]
@@ -982,6 +991,8 @@ def evaluate(
         + ([f"top-5 is top-{ctx.reference.scores.shape[1]}: the model scores fewer than 5 classes"] if ctx.reference.scores.shape[1] < 5 else []),
         preprocessing=data.preprocessing.to_dict() if data.preprocessing is not None else None,
         model_hash=model.content_hash,
+        calibration_source=calibration.source if calibration is not None else "",
+        calibration_synthetic=bool(calibration is not None and calibration.synthetic),
     )
     ws = ctx.workspace
     if hasattr(ws, "save_result"):
@@ -1186,6 +1197,12 @@ def _declared_mismatch(a: Any, b: Any) -> str:
     return "; ".join(diffs)
 
 
+def _values_are_measurements(array: np.ndarray) -> bool:
+    """Floats and uint8 (pixels, audio, features) are measurements; other integers and booleans
+    are symbols (token ids, indices, masks) whose statistics mean nothing."""
+    return array.dtype.kind == "f" or array.dtype == np.uint8
+
+
 def _input_findings(name: str, cal: np.ndarray, ev: np.ndarray) -> list[CalibrationFinding]:
     every = list(range(int(cal.shape[0])))
     if cal.shape[1:] != ev.shape[1:]:
@@ -1209,6 +1226,10 @@ def _input_findings(name: str, cal: np.ndarray, ev: np.ndarray) -> list[Calibrat
                 details={"calibration_shape": list(cal.shape), "evaluation_shape": list(ev.shape)},
             )
         ]
+    if not _values_are_measurements(cal) or not _values_are_measurements(ev):
+        # Token ids, indices, masks (a text or byte model's int32/int64 input): their values are
+        # symbols, so brightness, contrast and near-copy checks say nothing about them.
+        return []
     c, e = _stats(cal), _stats(ev)
     found = _mismatch(name, c, e, every)
     if found:
@@ -1681,6 +1702,10 @@ def calibration_study(
         seed=seed,
         notes=notes,
         seconds=time.perf_counter() - began,
+        model=str(model.path),
+        data_source=data.source,
+        pool_source=calibration_pool.source,
+        pool_synthetic=calibration_pool.synthetic,
     )
     if hasattr(ctx.workspace, "save_result"):
         ctx.workspace.save_result("calibration_study", study, label=model.name)

@@ -491,9 +491,10 @@ def labelled_commands(evaluations: list[Evaluation], studies: list[StudyEntry]) 
         calibrated = [r for r in e.results if r.calibration_samples]
         note = ""
         if calibrated:
-            argv += ["--calib", CALIBRATION_DATA, "--calibrator", calibrated[0].calibrator or "entropy"]
-            note = f"; {CALIBRATION_DATA}: the {calibrated[0].calibration_samples} calibration samples"
-            if _synthetic(e.notes):
+            calib = _data_argument(e.calibration_source) if e.calibration_source and not e.calibration_synthetic else CALIBRATION_DATA
+            argv += ["--calib", calib, "--calibrator", calibrated[0].calibrator or "entropy"]
+            note = f"; {calib}: the {calibrated[0].calibration_samples} calibration samples"
+            if e.calibration_synthetic or _synthetic(e.notes):
                 note += " (the app calibrated on SYNTHETIC data: give real data here)"
         if i in declared:
             argv += ["--preprocessing", declared[i][0]]
@@ -506,10 +507,15 @@ def labelled_commands(evaluations: list[Evaluation], studies: list[StudyEntry]) 
         )
     for entry in studies:
         study = entry.study
-        model, data = known.get(Path(entry.model).name, (Path(entry.model).name, LABELLED_DATA))
+        # Studies record their model and data since they carry the fields; older ones do not.
+        if study.model:
+            model, data = _model_argument(study.model), _data_argument(study.data_source)
+        else:
+            model, data = known.get(Path(entry.model).name, (Path(entry.model).name, LABELLED_DATA))
+        pool = _data_argument(study.pool_source) if study.pool_source and not study.pool_synthetic else CALIBRATION_DATA
         argv = [
             "trt-workbench", "calib-study", model, data,
-            "--calib", CALIBRATION_DATA,
+            "--calib", pool,
             "--counts", ",".join(str(c) for c in study.counts),
             "--calibrators", ",".join(study.calibrators),
             "--precision", study.precision,
@@ -517,12 +523,15 @@ def labelled_commands(evaluations: list[Evaluation], studies: list[StudyEntry]) 
         ]
         for metric, value in study.keep.items():
             argv += ["--keep", f"{metric}={value:g}"]
-        synthetic = " (the app studied a SYNTHETIC pool: give real data here)" if _synthetic(study.notes) else ""
+        synthetic = (
+            " (the app studied a SYNTHETIC pool: give real data here)"
+            if study.pool_synthetic or _synthetic(study.notes) else ""
+        )
         commands.append(
             Command(
                 "trt-workbench",
                 f"{study.precision.upper()} accuracy of {entry.model} against calibration sample count; "
-                f"{CALIBRATION_DATA}: the pool of {study.pool_samples} samples{synthetic}",
+                f"{pool}: the pool of {study.pool_samples} samples{synthetic}",
                 argv,
             )
         )
