@@ -14,6 +14,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -525,17 +526,24 @@ def _photo(width: int = 300, height: int = 200):
     return Image.fromarray(rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8), "RGB")
 
 
-def test_old_preprocessing_json_loads_and_gives_the_same_tensor(tmp_path: Path) -> None:
-    from workbench.calibration import _to_tensor
+def _legacy_tensor(image: Any, height: int, width: int) -> np.ndarray:
+    """How calibration made an image before the preprocessing record grew resize/crop/order:
+    straight to the input size with Pillow's default filter, /255, ImageNet mean/std, CHW."""
+    rgb = np.asarray(image.convert("RGB").resize((width, height)), dtype=np.float32) * np.float32(1.0 / 255.0)
+    normalised = (rgb - np.asarray([0.485, 0.456, 0.406], np.float32)) / np.asarray([0.229, 0.224, 0.225], np.float32)
+    return normalised.transpose(2, 0, 1).astype(np.float32)
 
-    old = CalibrationPreprocessing(height=64, width=48)
+
+def test_old_preprocessing_json_loads_and_gives_the_same_tensor(tmp_path: Path) -> None:
     path = tmp_path / "old.json"
-    old.save(path)
+    # A record written before the resize/crop/order fields existed.
+    path.write_text(json.dumps({"height": 64, "width": 48, "layout": "NCHW", "scale": 1 / 255,
+                                "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "dtype": "float32"}))
     new = load_preprocessing(path)
     assert new.resize is None and new.crop is None and new.channel_order == "RGB" and not new.grayscale
     image = _photo()
-    assert np.array_equal(to_tensor(image, new), _to_tensor(image, old))
-    assert np.array_equal(to_tensor(image, old), _to_tensor(image, old))
+    assert np.array_equal(to_tensor(image, new), _legacy_tensor(image, 64, 48))
+    assert CalibrationPreprocessing is type(new)  # one preprocessing record for calibration and evaluation
 
 
 def test_presets_resize_crop_and_order() -> None:

@@ -27,6 +27,7 @@ from workbench.archives import (
 from workbench.array_files import arrays_hash, save_arrays
 from workbench.errors import WorkbenchError
 from workbench.limits import TENSOR_ELEMENTS
+from workbench.preprocessing import Preprocessing, to_tensor
 from workbench.serialize import JsonRecord
 from workbench.summary import ModelSummary, TensorInfo
 
@@ -41,25 +42,6 @@ _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".t
 
 class CalibrationError(WorkbenchError):
     """Calibration data that cannot be used at all."""
-
-
-@dataclass
-class Preprocessing(JsonRecord):
-    """How images become the model's input tensor."""
-
-    height: int = 224
-    width: int = 224
-    layout: str = "NCHW"  # or "NHWC"
-    #: Pixel values are first scaled by this (1/255 maps 0..255 to 0..1).
-    scale: float = 1.0 / 255.0
-    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
-    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
-    dtype: str = "float32"
-
-    def expected_range(self) -> tuple[float, float]:
-        lo = min((0.0 * self.scale - m) / s for m, s in zip(self.mean, self.std))
-        hi = max((255.0 * self.scale - m) / s for m, s in zip(self.mean, self.std))
-        return lo, hi
 
 
 @dataclass
@@ -175,15 +157,6 @@ def _image_input(inputs: list[TensorInfo]) -> TensorInfo:
     return images[0]
 
 
-def _to_tensor(image: Any, pre: Preprocessing) -> np.ndarray:
-    rgb = image.convert("RGB").resize((pre.width, pre.height))
-    array: np.ndarray = np.asarray(rgb, dtype=np.float32) * np.float32(pre.scale)
-    array = (array - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
-    if pre.layout.upper() == "NCHW":
-        array = array.transpose(2, 0, 1)
-    return array.astype(pre.dtype)
-
-
 def _pillow_limit(image_module: Any) -> None:
     # Pillow's own bomb guard fails at open (above twice its limit) with a sentence that
     # names no switch; ours runs right after the header is read and before any pixel is
@@ -206,7 +179,7 @@ def _load_images(
         try:
             with Image.open(path) as image:
                 check_image_pixels(*image.size, f"{path.name} in {label}")
-                tensors.append(_to_tensor(image, pre))
+                tensors.append(to_tensor(image, pre))
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
             raise CalibrationError(f"{path.name} in {label} is not a readable image ({exc}).") from exc
     return CalibrationData(arrays={target.name: np.stack(tensors)}, source=label, preprocessing=pre)
@@ -232,7 +205,7 @@ def _load_image_zip(
             try:
                 with Image.open(io.BytesIO(raw)) as image:
                     check_image_pixels(*image.size, shown)
-                    tensors.append(_to_tensor(image, pre))
+                    tensors.append(to_tensor(image, pre))
             except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
                 raise CalibrationError(f"{shown} is not a readable image ({exc}).") from exc
     if not tensors:
@@ -306,6 +279,53 @@ def calibration_for(
         f"{titles} need{'s' if len(calibrated) == 1 else ''} calibration data: give --calib DATA "
         "(a .npz keyed by input name, or images), or choose synthetic data explicitly (--synthetic-calib) for a smoke test."
     )
+
+
+def load_calibration_images(
+    source: str | Path | bytes, inputs: list[Any], preprocessing: Any = None, *, name: str | None = None
+) -> Any:
+    """Calibration data from an image folder or ``.zip`` through this module's preprocessing.
+
+    The same images and checks as :func:`load_calibration`, with the full preprocessing record (resize,
+    crop, channel order, grayscale) fitted to the input: what the labelled evaluation images go
+    through (``workbench.evaluation.load_labelled``). Returns a ``CalibrationData``.
+    """
+    from workbench.preprocessing import (
+        IMAGE_SUFFIXES,
+        folder_images,
+        load_preprocessing,
+        tensors_from_folder,
+        tensors_from_zip,
+        zip_images,
+    )
+
+    images = [i for i in inputs if i.shape is not None and len(i.shape) == 4]
+    if len(images) != 1 or len(inputs) != 1:
+        raise CalibrationError(
+            "Image calibration data needs a model with one 4-D image input; use a .npz keyed by input name instead."
+        )
+    target = images[0]
+    pre = load_preprocessing(preprocessing, shape=target.shape)
+    label = name or (Path(source).name if not isinstance(source, bytes) else "upload")
+    if isinstance(source, bytes) or Path(source).suffix.lower() == ".zip":
+        if isinstance(source, bytes):
+            data = source
+        else:
+            if not Path(source).is_file():
+                raise CalibrationError(f"{safe_text(str(source))} does not exist.")
+            data = Path(source).read_bytes()
+        archive, files = zip_images(data, label, CalibrationError)
+        with archive:
+            tensors = list(tensors_from_zip(archive, files, label, pre, CalibrationError))
+    else:
+        folder = Path(source)
+        if not folder.is_dir():
+            raise CalibrationError(f"{safe_text(str(folder))} does not exist.")
+        files = folder_images(folder)
+        tensors = list(tensors_from_folder(files, label, pre, CalibrationError))
+    if not tensors:
+        raise CalibrationError(f"{label} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+    return CalibrationData(arrays={target.name: np.stack(tensors)}, source=label, preprocessing=pre)
 
 
 # ----------------------------------------------------------------------------- checks

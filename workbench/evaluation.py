@@ -377,8 +377,7 @@ def load_calibration_data(
     """Calibration data for the evaluation commands: ``workbench.calibration.load_calibration``
     for arrays, with a ``labels`` array (a labelled split such as ``digits_calib.npz``) left
     out, and images through this module's preprocessing (resize, crop, channel order)."""
-    from workbench.calibration import load_calibration
-    from workbench.preprocessing import load_calibration_images
+    from workbench.calibration import load_calibration, load_calibration_images
 
     label = name or (Path(source).name if not isinstance(source, bytes) else "upload")
     if isinstance(source, bytes):

@@ -3,10 +3,10 @@
 A :class:`Preprocessing` is the recipe torchvision, timm and PaddleClas users write as a
 transform pipeline: resize (the short side, or to an exact size), centre crop, channel
 order (RGB or BGR) or grayscale, a scale (1/255), mean and std per channel, the layout
-(NCHW or NHWC) and the dtype. It extends :class:`workbench.calibration.Preprocessing`
-(same field names and defaults, so JSON written for it loads here) and is what both
-calibration images and labelled evaluation images go through, so the two cannot drift
-apart by accident.
+(NCHW or NHWC) and the dtype. It is the one preprocessing record: calibration images
+(``workbench.calibration``) and labelled evaluation images go through it, so the two cannot
+drift apart by accident; JSON written before its resize/crop/order fields existed loads
+unchanged.
 
 With only the old fields set (no ``resize``, no ``crop``), an image is resized straight to
 ``height`` x ``width`` with Pillow's default (bicubic) filter, exactly as
@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from workbench.archives import check_image_pixels, checked_members, open_zip, read_member, safe_text
-from workbench.calibration import Preprocessing as _BasePreprocessing
 from workbench.errors import WorkbenchError
+from workbench.serialize import JsonRecord
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -60,7 +60,7 @@ class PreprocessingError(WorkbenchError):
 
 
 @dataclass
-class Preprocessing(_BasePreprocessing):
+class Preprocessing(JsonRecord):
     """How an image becomes the model's input tensor (one sample, without the batch axis).
 
     The steps, in order: decode; grayscale or RGB (then BGR if asked); resize (``resize``
@@ -71,6 +71,14 @@ class Preprocessing(_BasePreprocessing):
     to every channel); ``layout``; ``dtype``.
     """
 
+    height: int = 224
+    width: int = 224
+    layout: str = "NCHW"  # or "NHWC"
+    #: Pixel values are first scaled by this (1/255 maps 0..255 to 0..1).
+    scale: float = 1.0 / 255.0
+    mean: list[float] = field(default_factory=lambda: list(IMAGENET_MEAN))
+    std: list[float] = field(default_factory=lambda: list(IMAGENET_STD))
+    dtype: str = "float32"
     #: Resize before the crop: the short side (``resize_mode="short"``) or both sides (``"exact"``).
     resize: int | None = None
     resize_mode: str = "short"
@@ -224,8 +232,8 @@ def _resample(image_module: Any, name: str) -> Any:
     }[name]
 
 
-def as_preprocessing(pre: _BasePreprocessing | None) -> Preprocessing:
-    """Any preprocessing record (the calibration module's too) as this module's, checked."""
+def as_preprocessing(pre: Preprocessing | None) -> Preprocessing:
+    """``pre`` checked (None: the default), as a fresh record when it came from JSON."""
     if pre is None:
         return Preprocessing().validate()
     if isinstance(pre, Preprocessing):
@@ -233,11 +241,11 @@ def as_preprocessing(pre: _BasePreprocessing | None) -> Preprocessing:
     return Preprocessing.from_dict(pre.to_dict()).validate()
 
 
-def to_tensor(image: Any, pre: _BasePreprocessing | None = None) -> np.ndarray:
+def to_tensor(image: Any, pre: Preprocessing | None = None) -> np.ndarray:
     """Apply a preprocessing to a PIL image: one sample ``[C, H, W]`` or ``[H, W, C]``.
 
-    Takes this module's :class:`Preprocessing` or ``workbench.calibration``'s (whose images
-    it makes exactly as that module always has). The caller has checked the pixel count
+    With only the original fields set, the image is made exactly as calibration always made
+    it (resized straight to the input size, bicubic). The caller has checked the pixel count
     (``workbench.archives.check_image_pixels``) before the image was decoded.
     """
     from PIL import Image
@@ -324,7 +332,7 @@ def preset(name: str) -> Preprocessing:
 
 
 def load_preprocessing(
-    spec: str | Path | dict[str, Any] | _BasePreprocessing | None, *, shape: list[Any] | None = None
+    spec: str | Path | dict[str, Any] | Preprocessing | None, *, shape: list[Any] | None = None
 ) -> Preprocessing:
     """A preprocessing from a preset name, a JSON file (or JSON text, or a dict), or a record.
 
@@ -336,7 +344,7 @@ def load_preprocessing(
     given: set[str] = set()
     if spec is None:
         result = Preprocessing()
-    elif isinstance(spec, _BasePreprocessing):
+    elif isinstance(spec, Preprocessing):
         result = as_preprocessing(spec)
         given = {f.name for f in fields(result)}
     elif isinstance(spec, dict):
@@ -473,43 +481,3 @@ def tensors_from_zip(
             raise
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
             raise error(f"{shown} is not a readable image ({exc}).") from exc
-
-
-def load_calibration_images(
-    source: str | Path | bytes, inputs: list[Any], preprocessing: Any = None, *, name: str | None = None
-) -> Any:
-    """Calibration data from an image folder or ``.zip`` through this module's preprocessing.
-
-    The same images and checks as ``workbench.calibration.load_calibration``, with resize,
-    crop, channel order and grayscale applied: what the labelled evaluation images go
-    through (``workbench.evaluation.load_labelled``). Returns a ``CalibrationData``.
-    """
-    from workbench.calibration import CalibrationData, CalibrationError
-
-    images = [i for i in inputs if i.shape is not None and len(i.shape) == 4]
-    if len(images) != 1 or len(inputs) != 1:
-        raise CalibrationError(
-            "Image calibration data needs a model with one 4-D image input; use a .npz keyed by input name instead."
-        )
-    target = images[0]
-    pre = load_preprocessing(preprocessing, shape=target.shape)
-    label = name or (Path(source).name if not isinstance(source, bytes) else "upload")
-    if isinstance(source, bytes) or Path(source).suffix.lower() == ".zip":
-        if isinstance(source, bytes):
-            data = source
-        else:
-            if not Path(source).is_file():
-                raise CalibrationError(f"{safe_text(str(source))} does not exist.")
-            data = Path(source).read_bytes()
-        archive, files = zip_images(data, label, CalibrationError)
-        with archive:
-            tensors = list(tensors_from_zip(archive, files, label, pre, CalibrationError))
-    else:
-        folder = Path(source)
-        if not folder.is_dir():
-            raise CalibrationError(f"{safe_text(str(folder))} does not exist.")
-        files = folder_images(folder)
-        tensors = list(tensors_from_folder(files, label, pre, CalibrationError))
-    if not tensors:
-        raise CalibrationError(f"{label} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}).")
-    return CalibrationData(arrays={target.name: np.stack(tensors)}, source=label, preprocessing=pre)

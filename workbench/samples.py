@@ -38,10 +38,17 @@ class SampleModel(JsonRecord):
     #: Shapes (trtexec syntax) to diagnose and build it with, when the default profile would hide its problem.
     shapes: list[str] = field(default_factory=list)
     bytes: int = 0
+    #: Data files shipped beside the model, by role ("eval", "calibration", "preprocessing").
+    data: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
         return samples_dir() / self.file
+
+    def data_files(self) -> dict[str, Path]:
+        """The shipped data files that exist, by role."""
+        found = {role: samples_dir() / name for role, name in self.data.items()}
+        return {role: path for role, path in found.items() if path.is_file()}
 
 
 def list_samples() -> list[SampleModel]:

@@ -36,7 +36,7 @@ from workbench.isolation import TaskCancelled
 from workbench.plots import comparison_rows, drift_depth_figure, output_error_figure, precision_color
 from workbench.precision import PRECISION_INFO, lower_precisions
 from workbench.preprocessing import PRESETS
-from workbench.samples import samples_dir
+from workbench.samples import list_samples
 from workbench.shapes import ShapeProfile
 from workbench.ui.background import run_cancellable
 from workbench.ui.state import Session, session, shape_inputs
@@ -265,17 +265,10 @@ def labelled_state(sess: Session) -> LabelledState:
 def sample_data(sess: Session) -> dict[str, Path] | None:
     """The labelled data files a bundled sample ships beside it (its manifest's ``data``)."""
     assert sess.model is not None
-    try:
-        entries = json.loads((samples_dir() / "manifest.json").read_text())["models"]
-    except (OSError, ValueError, KeyError):
-        return None
-    for entry in entries:
-        if sess.source != f"sample: {entry.get('file')}" or not isinstance(entry.get("data"), dict):
-            continue
-        folder = (samples_dir() / entry["file"]).parent
-        files = {k: folder / str(v) for k, v in entry["data"].items()}
-        if "eval" in files and files["eval"].is_file():
-            return {k: v for k, v in files.items() if v.is_file()}
+    for sample in list_samples():
+        if sess.source == f"sample: {sample.file}":
+            files = sample.data_files()
+            return files if "eval" in files else None
     return None
 
 
