@@ -36,10 +36,8 @@ from workbench.evaluation import (
     StudyPoint,
     calibration_findings,
     calibration_study,
-    calibration_study_figure,
     curve_findings,
     evaluate,
-    evaluation_figure,
     keep_precision_for_accuracy,
     load_calibration_data,
     load_labelled,
@@ -48,6 +46,7 @@ from workbench.evaluation import (
     smallest_counts,
 )
 from workbench.model import load_model
+from workbench.plots import calibration_study_figure, evaluation_figure
 from workbench.precision import modelopt_available
 from workbench.preprocessing import PRESETS, Preprocessing, PreprocessingError, load_preprocessing, to_tensor
 from workbench.summary import summarize

@@ -27,6 +27,7 @@ def test_a_compat_check_is_a_report_section_with_a_command_that_parses(tmp_path:
 
     bundle = collect(Workspace(ws))
     (compat,) = bundle.compat_reports
+    assert compat.versions[0].version == result["backend"]["version"]
     commands = [c for c in bundle.commands if c.argv[:2] == ["trt-workbench", "compat"]]
     assert len(commands) == 1 and validate(commands[0]) is None, commands[0].text
     assert commands[0].argv[2] == model and sys.executable in commands[0].argv

@@ -961,7 +961,7 @@ def cmd_calib_study(args: argparse.Namespace) -> int:
             progress=None if args.json else (lambda m: print(f"  {m}", file=sys.stderr)),
         )
     if args.figure:
-        from workbench.evaluation import calibration_study_figure
+        from workbench.plots import calibration_study_figure
 
         calibration_study_figure(study).write_html(args.figure, include_plotlyjs=True)
     if args.json:

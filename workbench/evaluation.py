@@ -50,7 +50,6 @@ from workbench.preprocessing import (
 from workbench.serialize import JsonRecord
 
 if TYPE_CHECKING:
-    import plotly.graph_objects as go
 
     from workbench.model import LoadedModel
     from workbench.summary import TensorInfo
@@ -1915,80 +1914,3 @@ def keep_precision_for_accuracy(
         lambda: trials < max_trials, lambda r: r.top1 or 0.0,
     )
     return finish(nodes, final)
-
-
-# ----------------------------------------------------------------------------- figures
-
-
-def evaluation_figure(evaluation: Evaluation) -> go.Figure:
-    """Top-1 and top-5 per precision against the labels, each bar named with what computed it."""
-    import plotly.graph_objects as go
-
-    from workbench.plots import precision_color
-
-    rows = [r for r in evaluation.results if r.available and r.top1 is not None]
-    if not any(r.precision == "fp32" for r in rows):
-        ref = evaluation.reference
-        rows.insert(0, PrecisionAccuracy("fp32", ref.top1, ref.top5, 1.0, ref.n, ref.computed_by))
-    labels = [f"{r.precision.upper()}<br><sub>{r.computed_by}</sub>" for r in rows]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Bar(
-            x=labels, y=[r.top1 for r in rows], name="top-1",
-            marker_color=[precision_color(r.precision, "#7f7f7f") for r in rows],
-            text=[f"{r.top1:.2%}" for r in rows], textposition="outside",
-            customdata=[r.kept_top1 for r in rows],
-            hovertemplate="top-1 %{y:.2%}<br>kept of FP32 %{customdata:.4f}<extra></extra>",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=labels, y=[r.top5 for r in rows], name="top-5", mode="markers",
-            marker={"symbol": "diamond", "size": 11, "color": "#333333"},
-            hovertemplate="top-5 %{y:.2%}<extra></extra>",
-        )
-    )
-    low = min([r.top1 for r in rows if r.top1 is not None] or [0.0])
-    fig.update_layout(
-        title=f"Task accuracy on {evaluation.data_source} ({evaluation.reference.n} labelled samples)",
-        yaxis={"title": "accuracy", "tickformat": ".0%", "range": [max(0.0, low - 0.1), 1.02]},
-        margin={"l": 10, "r": 10, "t": 50, "b": 40},
-    )
-    return fig
-
-
-def calibration_study_figure(study: CalibrationStudy, metric: str = "kept_top1") -> go.Figure:
-    """The metric against calibration sample count (log scale), one line per calibrator,
-    with the keep target and the smallest count that keeps it."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    palette = {"entropy": "#d62728", "max": "#1f77b4"}
-    for calibrator in study.calibrators:
-        curve = [p for p in study.points if p.calibrator == calibrator]
-        fig.add_trace(
-            go.Scatter(
-                x=[p.samples for p in curve], y=[getattr(p, metric) for p in curve], mode="lines+markers",
-                name=f"{study.precision.upper()} {calibrator} ({curve[0].computed_by if curve else ''})",
-                line={"color": palette.get(calibrator)},
-                customdata=[[p.top1, p.output_cosine] for p in curve],
-                hovertemplate="%{x} samples<br>" + metric + " %{y:.4f}<br>top-1 %{customdata[0]:.2%}"
-                "<br>output cosine %{customdata[1]:.5f}<extra>%{fullData.name}</extra>",
-            )
-        )
-    target = study.keep.get(metric)
-    if target is not None:
-        fig.add_hline(y=target, line_dash="dot", line_color="#76b900", annotation_text=f"target {metric} {target:g}")
-    if study.smallest_count is not None:
-        fig.add_vline(
-            x=study.smallest_count, line_dash="dash", line_color="#555555",
-            annotation_text=f"smallest count {study.smallest_count} ({study.smallest_calibrator})",
-        )
-    fig.update_layout(
-        title=f"{study.precision.upper()} accuracy against calibration samples (FP32 top-1 {study.reference.top1:.2%}, "
-        f"{study.evaluation_samples} labelled samples)",
-        xaxis={"title": "calibration samples", "type": "log"},
-        yaxis={"title": metric},
-        margin={"l": 10, "r": 10, "t": 50, "b": 40},
-    )
-    return fig

@@ -830,7 +830,7 @@ def labelled_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
 
 
 def _labelled_html(bundle: ReportBundle, fig: Any) -> str:
-    from workbench.evaluation import calibration_study_figure, evaluation_figure
+    from workbench.plots import calibration_study_figure, evaluation_figure
 
     parts = ["<h2 id=labelled>Accuracy on labelled data</h2>"]
     for e in bundle.evaluations:

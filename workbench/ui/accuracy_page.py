@@ -26,14 +26,19 @@ from workbench.evaluation import (
     Evaluation,
     LabelledData,
     calibration_study,
-    calibration_study_figure,
     evaluate,
-    evaluation_figure,
     load_calibration_data,
     load_labelled,
 )
 from workbench.isolation import TaskCancelled
-from workbench.plots import comparison_rows, drift_depth_figure, output_error_figure, precision_color
+from workbench.plots import (
+    calibration_study_figure,
+    comparison_rows,
+    drift_depth_figure,
+    evaluation_figure,
+    output_error_figure,
+    per_class_change_figure,
+)
 from workbench.precision import PRECISION_INFO, lower_precisions
 from workbench.preprocessing import PRESETS
 from workbench.samples import list_samples
@@ -42,7 +47,7 @@ from workbench.ui.background import run_cancellable
 from workbench.ui.state import Session, session, shape_inputs
 
 if TYPE_CHECKING:
-    import plotly.graph_objects as go
+    pass
 
 #: Samples compared at once: a dynamic batch runs at this size (compare_precisions' default).
 SAMPLES = 4
@@ -457,35 +462,6 @@ def evaluation_rows(evaluation: Evaluation, calibration: str) -> list[dict[str, 
             }
         )
     return rows
-
-
-def per_class_change_figure(evaluation: Evaluation) -> go.Figure:
-    """Per class, samples each precision gets right minus FP32's (negative: lost), one bar
-    group per class, each trace named with what computed it."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    shown = [r for r in evaluation.results if r.available and r.precision != "fp32" and r.per_class]
-    for r in shown:
-        fig.add_trace(
-            go.Bar(
-                x=[c.name for c in r.per_class],
-                y=[c.change for c in r.per_class],
-                name=f"{r.precision.upper()} ({r.computed_by})",
-                marker_color=precision_color(r.precision, "#7f7f7f"),
-                customdata=[[c.n, c.reference_correct, c.correct] for c in r.per_class],
-                hovertemplate="class %{x}: %{y:+d}<br>%{customdata[2]} of %{customdata[0]} right "
-                "(FP32 %{customdata[1]})<extra>%{fullData.name}</extra>",
-            )
-        )
-    fig.update_layout(
-        title=f"Per-class change against FP32 ({evaluation.reference.computed_by}): samples right minus FP32's",
-        barmode="group",
-        xaxis={"title": "class", "type": "category"},
-        yaxis={"title": "change in correct samples"},
-        margin={"l": 10, "r": 10, "t": 50, "b": 40},
-    )
-    return fig
 
 
 def sample_image(data: LabelledData, index: int) -> np.ndarray | None:
