@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +27,6 @@ from workbench.evaluation import (
     load_calibration_data,
     load_labelled,
 )
-from workbench.isolation import TaskCancelled
 from workbench.plots import (
     calibration_study_figure,
     comparison_rows,
@@ -43,7 +39,7 @@ from workbench.precision import PRECISION_INFO, lower_precisions
 from workbench.preprocessing import PRESETS
 from workbench.samples import list_samples
 from workbench.shapes import ShapeProfile
-from workbench.ui.background import run_cancellable
+from workbench.ui.background import run_cancellable, run_with_progress
 from workbench.ui.state import Session, session, shape_inputs
 
 if TYPE_CHECKING:
@@ -391,55 +387,6 @@ def _load_calibration(
             state.calibration = load_calibration_data(source, sess.summary.inputs, preprocessing, name=name)
         except WorkbenchError as exc:
             state.calibration_error = exc.message
-
-
-def run_with_progress(
-    label: str,
-    work: Callable[[Callable[[str], None], Callable[[], bool]], Any],
-    key: str,
-    steps: int,
-) -> Any:
-    """``work(progress, cancelled)`` beside the page with a progress bar fed by the library's
-    progress messages (``steps`` expected) and a Cancel button; errors shown in one sentence,
-    None returned when it failed (as ``ui.background.run_cancellable``)."""
-    cancel = threading.Event()
-    outcome: dict[str, Any] = {}
-    messages: list[str] = []
-
-    def target() -> None:
-        try:
-            outcome["value"] = work(messages.append, cancel.is_set)
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    st.button("Cancel", key=f"{key}_cancel")
-    bar = st.progress(0.0, text=label)
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    started = time.monotonic()
-    try:
-        while thread.is_alive():
-            last = safe_text(messages[-1]) if messages else "starting"
-            bar.progress(
-                min(len(messages) / max(steps, 1), 0.99),
-                text=f"{label}: {last} · {time.monotonic() - started:.0f} s",
-            )
-            thread.join(0.25)
-    except BaseException:
-        cancel.set()
-        raise
-    bar.empty()
-    error = outcome.get("error")
-    if isinstance(error, TaskCancelled):
-        st.warning("Cancelled.")
-        return None
-    if isinstance(error, WorkbenchError):
-        st.error(error.message)
-        return None
-    if error is not None:
-        st.error(f"{label} failed: {type(error).__name__}: {safe_text(str(error).splitlines()[0] if str(error) else '')}")
-        return None
-    return outcome.get("value")
 
 
 def evaluation_rows(evaluation: Evaluation, calibration: str) -> list[dict[str, Any]]:

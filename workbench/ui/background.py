@@ -15,34 +15,72 @@ from typing import Any
 
 import streamlit as st
 
+from workbench.archives import safe_text
 from workbench.errors import WorkbenchError
 from workbench.isolation import TaskCancelled
 
 
-def run_cancellable(label: str, work: Callable[[Callable[[], bool]], Any], key: str) -> Any:
-    """Run ``work(cancelled)``; show errors next to the control, return None when it failed."""
+class Progress:
+    """What long work reports while it runs: call it with a message (the library's
+    ``progress=`` callbacks), and ``step(done, total)`` when it counts its steps."""
+
+    def __init__(self, expected_messages: int = 0) -> None:
+        self.message = "starting"
+        self.messages = 0
+        self.expected = expected_messages
+        self.done = 0
+        self.total = 0
+
+    def __call__(self, message: str) -> None:
+        self.message = message
+        self.messages += 1
+
+    def step(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+    def fraction(self) -> float | None:
+        """How far along, when the work said (steps) or the caller knows how many messages come."""
+        if self.total > 0:
+            return min(self.done / self.total, 1.0)
+        if self.expected > 0:
+            return min(self.messages / self.expected, 0.99)
+        return None
+
+
+def run_with_progress(
+    label: str, work: Callable[[Progress, Callable[[], bool]], Any], key: str, steps: int = 0
+) -> Any:
+    """Run ``work(progress, cancelled)`` beside the page: a progress bar (or a clock when the
+    work cannot say how far it is), a Cancel button; errors are shown in one sentence beside
+    the control and None is returned when it failed or was cancelled."""
     cancel = threading.Event()
+    progress = Progress(steps)
     outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            outcome["value"] = work(cancel.is_set)
+            outcome["value"] = work(progress, cancel.is_set)
         except BaseException as exc:
             outcome["error"] = exc
 
     st.button("Cancel", key=f"{key}_cancel")
-    clock = st.empty()
+    shown = st.empty()
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     started = time.monotonic()
     try:
         while thread.is_alive():
-            clock.caption(f"{label}… {time.monotonic() - started:.0f} s")
+            elapsed = f"{time.monotonic() - started:.0f} s"
+            fraction = progress.fraction()
+            if fraction is None:
+                shown.caption(f"{label}… {elapsed}")
+            else:
+                shown.progress(fraction, text=f"{label}: {safe_text(progress.message)} · {elapsed}")
             thread.join(0.25)
     except BaseException:
-        cancel.set()
+        cancel.set()  # a click (Cancel included) reruns the page: stop the workers
         raise
-    clock.empty()
+    shown.empty()
     error = outcome.get("error")
     if isinstance(error, TaskCancelled):
         st.warning("Cancelled.")
@@ -51,6 +89,12 @@ def run_cancellable(label: str, work: Callable[[Callable[[], bool]], Any], key: 
         st.error(error.message)
         return None
     if error is not None:
-        st.error(f"{label} failed: {type(error).__name__}: {error}")
+        first = str(error).splitlines()[0] if str(error) else ""
+        st.error(f"{label} failed: {type(error).__name__}: {safe_text(first)}")
         return None
     return outcome.get("value")
+
+
+def run_cancellable(label: str, work: Callable[[Callable[[], bool]], Any], key: str) -> Any:
+    """Run ``work(cancelled)`` (work that reports no progress) as :func:`run_with_progress` does."""
+    return run_with_progress(label, lambda _progress, cancelled: work(cancelled), key)

@@ -9,15 +9,12 @@ hash and the options), so a rerun, or coming back to the page, shows it without 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from typing import Any
 
 import streamlit as st
 
 from workbench.compat import CompatReport, report_section
-from workbench.errors import WorkbenchError
-from workbench.isolation import TaskCancelled
+from workbench.ui.background import run_with_progress
 from workbench.ui.state import session
 
 DEFAULT_VERSIONS = "1.4,1.5,1.6,1.7"
@@ -37,59 +34,24 @@ def _run_with_progress(options: dict[str, Any], model: Any, key: str) -> CompatR
     """Run the check beside the page: a progress bar from its steps, a Cancel button."""
     from workbench.compat import check_versions
 
-    cancel = threading.Event()
-    state: dict[str, Any] = {"done": 0, "total": 1, "message": "starting"}
-
-    def on_step(done: int, total: int) -> None:
-        state["done"], state["total"] = done, max(total, 1)
-
-    def on_message(message: str) -> None:
-        state["message"] = message
-
-    def work() -> None:
-        try:
-            state["value"] = check_versions(
-                model.path,
-                options["versions"],
-                build_check=options["build_check"],
-                target=options["target"] or None,
-                shapes=options["shapes"] or None,
-                model=model,
-                cuda=options["cuda"] or None,
-                driver=options["driver"] or None,
-                try_fixes=options["try_fixes"],
-                progress=on_message,
-                steps=on_step,
-                cancelled=cancel.is_set,
-            )
-        except BaseException as exc:
-            state["error"] = exc
-
-    st.button("Cancel", key=f"{key}_cancel")
-    bar = st.progress(0.0, text="Starting…")
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    started = time.monotonic()
-    try:
-        while thread.is_alive():
-            fraction = min(state["done"] / state["total"], 1.0)
-            bar.progress(fraction, text=f"{state['message']} ({time.monotonic() - started:.0f} s)")
-            thread.join(0.25)
-    except BaseException:
-        cancel.set()  # a click (Cancel included) reruns the page: stop the workers
-        raise
-    bar.empty()
-    error = state.get("error")
-    if isinstance(error, TaskCancelled):
-        st.warning("Cancelled.")
-        return None
-    if isinstance(error, WorkbenchError):
-        st.error(error.message)
-        return None
-    if error is not None:
-        st.error(f"The version check failed: {type(error).__name__}: {error}")
-        return None
-    value = state.get("value")
+    value = run_with_progress(
+        "The version check",
+        lambda progress, cancelled: check_versions(
+            model.path,
+            options["versions"],
+            build_check=options["build_check"],
+            target=options["target"] or None,
+            shapes=options["shapes"] or None,
+            model=model,
+            cuda=options["cuda"] or None,
+            driver=options["driver"] or None,
+            try_fixes=options["try_fixes"],
+            progress=progress,
+            steps=progress.step,
+            cancelled=cancelled,
+        ),
+        key,
+    )
     return value if isinstance(value, CompatReport) else None
 
 
