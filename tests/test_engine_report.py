@@ -744,3 +744,30 @@ def test_figures_build_offline(reports: dict[str, EngineReport]) -> None:
     for fig in figures:
         assert "NVIDIA A100" in fig.layout.title.text or "engines" in fig.layout.title.text or "type" in fig.layout.title.text
         fig.to_json()
+
+
+def test_engines_from_two_tensorrt_versions_say_so_in_the_comparison(tmp_path: Path) -> None:
+    """Exports from two TensorRT versions (an upgrade, a Jetson on an older JetPack) compare
+    side by side, and the comparison says the versions differ, naming them."""
+    import json
+    import shutil
+
+    from workbench.engine_report import compare_engines, load_engine_export
+
+    folders = {}
+    for variant, version in (("fp32", "10.0.1"), ("fp16", "10.13.3")):
+        folder = tmp_path / f"{variant}-trt{version}"
+        shutil.copytree(RESNET / variant, folder)
+        metadata = folder / "resnet.onnx.engine.build.metadata.json"
+        data = json.loads(metadata.read_text())
+        data["TensorRT version"] = version  # as a newer trtexec records it
+        metadata.write_text(json.dumps(data))
+        folders[variant] = folder
+    reports = [load_engine_export(folders[v] / "resnet.onnx.engine.graph.json") for v in ("fp32", "fp16")]
+    assert [r.versions["tensorrt"] for r in reports] == ["10.0.1", "10.13.3"]
+    comparison = compare_engines(reports)
+    (note,) = [n for n in comparison.notes if "different TensorRT versions" in n]
+    assert "10.0.1" in note and "10.13.3" in note
+    assert [e.backend.split(" on ")[0] for e in comparison.engines] == ["TensorRT 10.0.1", "TensorRT 10.13.3"]
+    same = compare_engines([load_engine_export(RESNET / v / "resnet.onnx.engine.graph.json") for v in ("fp32", "fp16")])
+    assert not any("TensorRT version" in n for n in same.notes)  # neither records one: nothing to say

@@ -1822,6 +1822,20 @@ def compare_engines(
             f"Rows where a quantized engine ({', '.join(reports[q].label for q in quantized)}) is slower than "
             f"{comparison.reference} come first, the largest excess first."
         )
+    versions = {r.label: r.versions.get("tensorrt", "") for r in reports}
+    known = {v for v in versions.values() if v}
+    if len(known) > 1:
+        listed = ", ".join(f"{label} {v}" for label, v in versions.items() if v)
+        comparison.notes.append(
+            f"The engines come from different TensorRT versions ({listed}): a layer fused or timed "
+            "differently may be the version's doing, not the precision's; compare engines of one version "
+            "to judge a precision, and of two versions to judge an upgrade."
+        )
+    elif known and any(not v for v in versions.values()):
+        comparison.notes.append(
+            "Some exports do not record their TensorRT version, so whether all engines come from the same "
+            "version is unknown."
+        )
     if len(set(groups)) > 1:
         comparison.notes.append(
             "Engines from different ONNX graphs are aligned by structure (same weight count, or the same type "
