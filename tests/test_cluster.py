@@ -376,3 +376,34 @@ def test_the_sweep_command_prints_one_table(cluster: Cluster, tmp_path: Path) ->
     (cell,) = payload["cells"]
     assert payload["ok"] is True and payload["executor"] == "ray"
     assert cell["build_ok"] is True and cell["target"] == "sm80" and cell["latency_backend"].startswith("onnxruntime")
+
+
+def test_a_caller_without_any_tensorrt_builds_three_targets_on_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    """The issue's "done when": from a machine with no TensorRT at all (here: a caller in which
+    neither tensorrt nor tensorrt_rtx can be imported), the CLI builds a real model for three
+    targets on the two-node cluster, the engines land in the workspace and a rerun submits
+    nothing. The nodes are other processes: they keep their TensorRT-RTX."""
+    out = tmp_path / "ws"
+    code = (
+        "import sys\n"
+        "sys.modules['tensorrt'] = None; sys.modules['tensorrt_rtx'] = None  # no TensorRT in this process\n"
+        "from workbench.backends import installed_backends\n"
+        "assert installed_backends() == [], installed_backends()\n"
+        "from workbench.cli import main\n"
+        "raise SystemExit(main(sys.argv[1:]))\n"
+    )
+    argv = [
+        sys.executable, "-c", code, "build", str(sample("detector.onnx")), "--precision", "fp32",
+        "--target", "sm80,sm86,sm89", "--cluster", cluster.address, "-o", str(out), "--json",
+    ]
+    first = subprocess.run(argv, env=cluster.env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    results = json.loads(first.stdout)["builds"]
+    assert sorted((r["target"], r["ok"]) for r in results) == [("sm80", True), ("sm86", True), ("sm89", True)]
+    for r in results:
+        assert r["backend"]["name"] == "tensorrt-rtx" and r["backend"]["version"]  # the nodes' backend
+        assert r["executor"] == "ray" and r["node"]["id"]
+        assert out in Path(r["engine_path"]).parents and Path(r["engine_path"]).stat().st_size > 0
+    again = subprocess.run(argv, env=cluster.env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert all(r["cached"] for r in json.loads(again.stdout)["builds"])

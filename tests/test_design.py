@@ -138,3 +138,34 @@ def test_every_command_refuses_a_calibrated_precision_without_data_before_anythi
             "or images), or choose synthetic data explicitly (--synthetic-calib) for a smoke test."
         )
         assert not Path(argv[-1]).exists()
+
+
+def test_no_onnx_runtime_log_line_reaches_the_terminal(tmp_path: Path) -> None:
+    """ONNX Runtime prints coloured native warnings (here: an unused initializer) when a
+    session is made with default logging; every session the workbench makes comes from
+    ort_cpu, which turns them down, so a command's stderr holds only its own lines."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import onnx
+    from conftest import run_cli
+    from onnx import TensorProto, helper, numpy_helper
+
+    unused = numpy_helper.from_array(np.ones(4, np.float32), "unused_weight")
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [unused],
+    )
+    path = tmp_path / "unused_initializer.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    # The same model in a plain session does print the warning (the test can fail).
+    plain = subprocess.run(
+        [sys.executable, "-c", f"import onnxruntime as o; o.InferenceSession({str(path)!r}, providers=['CPUExecutionProvider'])"],
+        capture_output=True, text=True,
+    )
+    assert "W:onnxruntime" in plain.stderr
+    for argv in (["profile", str(path), "--iterations", "3"], ["compare", str(path), "--precision", "fp16", "-o", str(tmp_path / "ws")]):
+        result = run_cli(*argv)
+        assert "onnxruntime:" not in result.stderr and "\x1b[" not in result.stderr, (argv, result.stderr)
