@@ -677,3 +677,19 @@ def per_class_change_figure(evaluation: Evaluation) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return fig
+
+
+def study_point_rows(study: CalibrationStudy) -> list[dict[str, Any]]:
+    """The calibration study's points as table rows, each naming what computed it."""
+    return [
+        {
+            "calibrator": p.calibrator,
+            "samples": p.samples,
+            "top-1": p.top1,
+            "kept_top1": p.kept_top1,
+            "output cosine": p.output_cosine,
+            "meets": p.meets,
+            "computed_by": p.computed_by,
+        }
+        for p in study.points
+    ]

@@ -830,7 +830,7 @@ def labelled_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
 
 
 def _labelled_html(bundle: ReportBundle, fig: Any) -> str:
-    from workbench.plots import calibration_study_figure, evaluation_figure
+    from workbench.plots import calibration_study_figure, evaluation_figure, study_point_rows
 
     parts = ["<h2 id=labelled>Accuracy on labelled data</h2>"]
     for e in bundle.evaluations:
@@ -867,18 +867,7 @@ def _labelled_html(bundle: ReportBundle, fig: Any) -> str:
         parts.append(fig(calibration_study_figure(study)))
         parts.append(
             _table(
-                [
-                    {
-                        "calibrator": p.calibrator,
-                        "samples": p.samples,
-                        "top-1": p.top1,
-                        "kept_top1": p.kept_top1,
-                        "output cosine": p.output_cosine,
-                        "meets": p.meets,
-                        "computed_by": p.computed_by,
-                    }
-                    for p in study.points
-                ]
+                study_point_rows(study)
             )
         )
         if study.findings:

@@ -34,6 +34,7 @@ from workbench.plots import (
     evaluation_figure,
     output_error_figure,
     per_class_change_figure,
+    study_point_rows,
 )
 from workbench.precision import PRECISION_INFO, lower_precisions
 from workbench.preprocessing import PRESETS
@@ -617,18 +618,7 @@ def _study(sess: Session, state: LabelledState) -> None:
     figure.update_layout(title=f"{figure.layout.title.text} · calibration {label}")
     st.plotly_chart(figure, width="stretch", key="lab_study_chart")
     st.dataframe(
-        [
-            {
-                "calibrator": p.calibrator,
-                "samples": p.samples,
-                "top-1": p.top1,
-                "kept_top1": p.kept_top1,
-                "output cosine": p.output_cosine,
-                "meets": p.meets,
-                "computed_by": p.computed_by,
-            }
-            for p in study.points
-        ],
+        study_point_rows(study),
         hide_index=True,
         width="stretch",
         key="lab_study_points",
