@@ -407,3 +407,41 @@ def test_a_caller_without_any_tensorrt_builds_three_targets_on_the_cluster(clust
     again = subprocess.run(argv, env=cluster.env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert all(r["cached"] for r in json.loads(again.stdout)["builds"])
+
+
+def test_the_app_without_any_tensorrt_builds_three_targets_on_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    """The same from the app (Streamlit AppTest in a process where TensorRT cannot be
+    imported): "Run on" in the sidebar names the cluster, the Build page builds one engine
+    per target on it, and the results say where they ran."""
+    root = Path(__file__).resolve().parent.parent
+    code = f"""
+import json, sys
+sys.modules['tensorrt'] = None; sys.modules['tensorrt_rtx'] = None
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({str(root / 'app.py')!r}, default_timeout=600).run()
+box = at.selectbox(key="model_sample")
+at = box.select(next(o for o in box.options if "detector.onnx" in o)).run()
+at.text_input(key="run_on_address").set_value({cluster.address!r})
+at = next(b for b in at.button if b.label == "Use").click().run()
+assert not at.exception, at.exception
+at.switch_page("workbench/ui/build_page.py")
+at = at.run()
+assert not [e.value for e in at.error], [e.value for e in at.error]
+at = at.multiselect(key="build_precisions").set_value(["fp32"]).run()
+at = at.multiselect(key="build_targets").set_value(["sm80", "sm86", "sm89"]).run()
+at = at.button(key="build_run").click().run()
+assert not at.exception, at.exception
+builds = at.session_state["trt_workbench_session"].builds
+print(json.dumps([[b.target, b.ok, b.executor, b.engine_path, b.error] for b in builds]))
+"""
+    env = {**cluster.env, "TRT_WORKBENCH_HOME": str(tmp_path / "home")}
+    env.pop("TRT_WORKBENCH_CLUSTER", None)  # the sidebar's choice, not the environment's
+    ran = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900,
+                         stdin=subprocess.DEVNULL, cwd=root)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    builds = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert sorted((t, ok, executor) for t, ok, executor, _, _ in builds) == [
+        ("sm80", True, "ray"), ("sm86", True, "ray"), ("sm89", True, "ray")
+    ], builds
+    for _, _, _, engine, _ in builds:
+        assert (tmp_path / "home") in Path(engine).parents and Path(engine).stat().st_size > 0

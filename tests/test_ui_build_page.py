@@ -33,7 +33,7 @@ def test_build_two_precisions_and_see_the_results() -> None:
 
 def test_refused_precision_is_explained_before_building() -> None:
     at = _app_on("detector.onnx")
-    at = at.selectbox(key="build_target").set_value("sm80").run()
+    at = at.multiselect(key="build_targets").set_value(["sm80"]).run()
     at = at.multiselect(key="build_precisions").set_value(["fp8"]).run()
     assert any("FP8 cannot be built for SM80" in w.value for w in at.warning)
     assert any("calibration data" in i.value for i in at.info)

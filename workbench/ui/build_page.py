@@ -281,6 +281,7 @@ def _results(results: list[BuildResult]) -> None:
                 "build s": round(r.build_seconds or 0, 2) if r.ok else None,
                 "layers by precision": ", ".join(f"{k} {v}" for k, v in sorted(r.precision_counts.items())),
                 "cached": r.cached,
+                "ran on": " ".join(x for x in (r.executor or "", (r.node or {}).get("host") or "") if x),
                 "error": r.error or "",
             }
             for r in results
@@ -313,9 +314,13 @@ def render() -> None:
         st.info("Choose a model on the Model page first.")
         return
     env = environment()
-    if not env.backends:
+    from workbench.executor import default_executor_name
+
+    # On a cluster the nodes build: this machine needs no TensorRT of its own.
+    if not env.backends and default_executor_name() == "local":
         st.error(
-            "No TensorRT is installed here: install TensorRT-RTX (pip install 'trt-workbench[rtx]') to build engines."
+            "No TensorRT is installed here: install TensorRT-RTX (pip install 'trt-workbench[rtx]') to build "
+            "engines, or run on a cluster that has it (Run on, in the sidebar)."
         )
         return
     summary = sess.summary
@@ -324,14 +329,16 @@ def render() -> None:
     precisions = cols[0].multiselect(
         "Precisions", list(PRECISION_INFO), default=["fp32", "fp16"], key="build_precisions"
     )
-    target = cols[1].selectbox(
-        "Target (TensorRT-RTX)", TARGETS, index=TARGETS.index("sm89"), key="build_target"
+    targets = cols[1].multiselect(
+        "Targets (TensorRT-RTX)", TARGETS, default=["sm89"], key="build_targets",
+        help="One engine per target and precision; on a cluster they build at once where each can be built.",
     )
     calibrator = cols[2].selectbox("INT8 calibrator", ["entropy", "max"], key="build_calibrator")
     for p in precisions:
-        reason = refusal(p, target)
-        if reason:
-            st.warning(reason)
+        for target in targets:
+            reason = refusal(p, target)
+            if reason:
+                st.warning(reason)
     profiles: list[ShapeProfile] = []
     if summary.dynamic_dims:
         edited = _profile_editor(sess, summary)
@@ -348,7 +355,7 @@ def render() -> None:
         sess, summary, profile, needed=any(PRECISION_INFO[p].calibrated for p in precisions)
     )
     options = _build_options()
-    if st.button("Build", type="primary", disabled=not precisions, key="build_run"):
+    if st.button("Build", type="primary", disabled=not precisions or not targets, key="build_run"):
         configs = [
             BuildConfig.with_options(
                 options,
@@ -358,6 +365,7 @@ def render() -> None:
                 keep_precision=list(keep),
                 calibrator=calibrator,
             )
+            for target in targets
             for p in precisions
         ]
         sess.builds = _run(sess, configs, calibration)
