@@ -224,7 +224,7 @@ def test_builds_are_placed_by_target_and_come_back_with_where_they_ran(cluster: 
     outcomes = {t: f.result(timeout=600) for t, f in futures.items()}
     for target, outcome in outcomes.items():
         assert outcome.result["ok"] is True and (tmp_path / f"d.{target}.engine").is_file()
-        ran_on = outcome.result["ran_on"]
+        ran_on = outcome.result["executed_on"]
         assert ran_on["executor"] == "ray" and ran_on["node"]["id"] == outcome.node_id
         assert ran_on["node"]["host"] == "127.0.0.1"
     # SM89 and SM120 only the joined node can build; SM80/SM86 either.
@@ -313,7 +313,7 @@ def test_a_killed_ray_worker_is_retried_once_and_the_engine_still_lands(cluster:
         stop.set()
         thread.join()
     assert len(killer) == 1
-    assert outcome.result["ok"] is True and outcome.result["ran_on"]["attempt"] == 2
+    assert outcome.result["ok"] is True and outcome.result["executed_on"]["attempt"] == 2
     assert engine.is_file() and engine.stat().st_size == outcome.result["engine_bytes"]
 
 

@@ -38,8 +38,8 @@ def test_the_local_executor_runs_a_task_in_a_worker() -> None:
     task = seam.Task("echo", "worker_tasks:echo", {"value": 7}, env={"PYTHONPATH": HELPERS})
     out = seam.run_task(task)
     assert out["value"] == 7 and out["pid"] != os.getpid()
-    assert out["ran_on"] == {"executor": "local", "node": None}  # every result names where it ran
-    assert seam.ran_on(out) == {"executor": "local", "node": None}
+    assert out["executed_on"] == {"executor": "local", "node": None}  # every result names where it ran
+    assert seam.executed_on(out) == {"executor": "local", "node": None}
     assert seam.run_task(seam.Task("sleep", "worker_tasks:sleep", {"seconds": 0}, env={"PYTHONPATH": HELPERS})) == "woke"
 
 

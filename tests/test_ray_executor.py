@@ -420,11 +420,11 @@ def test_a_parse_on_the_cluster_equals_the_local_one(cluster: Any) -> None:
     local = seam.LocalExecutor().run(task)
     assert remote.shipped == {"model_path": sha256(model)}
     assert remote.remote_kwargs["model_path"] != str(model)  # the node parsed its own copy, by hash
-    assert {k: v for k, v in remote.result.items() if k not in ("seconds", "ran_on")} == {
-        k: v for k, v in local.items() if k not in ("seconds", "ran_on")
+    assert {k: v for k, v in remote.result.items() if k not in ("seconds", "executed_on")} == {
+        k: v for k, v in local.items() if k not in ("seconds", "executed_on")
     }
-    assert local["ran_on"] == {"executor": "local", "node": None}
-    assert remote.result["ran_on"]["executor"] == "ray" and remote.result["ran_on"]["node"]["id"] == remote.node_id
+    assert local["executed_on"] == {"executor": "local", "node": None}
+    assert remote.result["executed_on"]["executor"] == "ray" and remote.result["executed_on"]["node"]["id"] == remote.node_id
     assert remote.result["parse_ok"] is True
     # A model with external data: its .data file travels with it, by hash, to its place.
     external = sample("external_data/detector_external.onnx").resolve()

@@ -520,7 +520,7 @@ def _result_of(
     calibration_report: CalibrationReport | None,
 ) -> BuildResult:
     """The worker's typed outcome as the build's record."""
-    ran_on = outcome.ran_on or {}
+    ran_on = outcome.executed_on or {}
     return BuildResult(
         precision=config.precision,
         shapes=config.profiles,

@@ -17,9 +17,10 @@ configured: ``TRT_WORKBENCH_CLUSTER`` alone is enough for every caller that does
 name an executor.
 
 Where a result came from: every executor adds to a task's result, when it is a dict, the
-key ``"ran_on"``::
+key ``"executed_on"`` (not ``ran_on``: a transform's result already says what inputs it
+ran on under that name)::
 
-    "ran_on": {"executor": "local" | "ray",
+    "executed_on": {"executor": "local" | "ray",
                "node": None | {"id": RAY_NODE_ID, "host": NODE_IP, "hostname": NAME},
                "attempt": 1}          # Ray only: 2 when a lost worker's task was retried
 
@@ -116,19 +117,19 @@ class Executor(Protocol):
 
 
 #: What the local pool adds to a result: it ran here, on no Ray node.
-LOCAL_RAN_ON: dict[str, Any] = {"executor": "local", "node": None}
+LOCAL_EXECUTED_ON: dict[str, Any] = {"executor": "local", "node": None}
 
 
-def with_ran_on(result: Any, ran_on: dict[str, Any]) -> Any:
-    """``result`` with ``"ran_on"`` set, when it is a dict (other results are left alone)."""
+def with_executed_on(result: Any, ran_on: dict[str, Any]) -> Any:
+    """``result`` with ``"executed_on"`` set, when it is a dict (other results are left alone)."""
     if isinstance(result, dict):
-        result["ran_on"] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in ran_on.items()}
+        result["executed_on"] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in ran_on.items()}
     return result
 
 
-def ran_on(result: Any) -> dict[str, Any] | None:
-    """The ``"ran_on"`` record of a task's result (None when it has none)."""
-    found = result.get("ran_on") if isinstance(result, dict) else None
+def executed_on(result: Any) -> dict[str, Any] | None:
+    """The ``"executed_on"`` record of a task's result (None when it has none)."""
+    found = result.get("executed_on") if isinstance(result, dict) else None
     return found if isinstance(found, dict) else None
 
 
@@ -144,7 +145,7 @@ class LocalExecutor:
         from workbench.isolation import run_isolated
 
         result = run_isolated(task.func, task.kwargs, timeout=task.timeout, cancelled=cancelled, env=task.env)
-        return with_ran_on(result, LOCAL_RAN_ON)
+        return with_executed_on(result, LOCAL_EXECUTED_ON)
 
     def submit(self, task: Task, *, cancelled: Callable[[], bool] | None = None) -> concurrent.futures.Future[Any]:
         return self._threads.submit(self.run, task, cancelled=cancelled)

@@ -543,7 +543,7 @@ def profile_tensorrt(
         )
     )
     profile = Profile.from_dict(raw)
-    ran_on = raw.get("ran_on") or {}
+    ran_on = raw.get("executed_on") or {}
     profile.executor, profile.node = ran_on.get("executor"), ran_on.get("node")
     if exports_dir:
         write_profile_exports(profile, exports_dir, stem=Path(engine_path).name)

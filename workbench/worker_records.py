@@ -69,4 +69,4 @@ class BuildOutcome(JsonRecord):
     #: Build options set that this worker does not apply (``build_options``).
     ignored_options: list[str] = field(default_factory=list)
     #: Where the task ran, as the executor says: ``{"executor": "local"|"ray", "node": ...}``.
-    ran_on: dict[str, Any] | None = None
+    executed_on: dict[str, Any] | None = None

@@ -733,7 +733,7 @@ class RayExecutor:
         files = self._write_back(reply["files"], running.dirs)
         result = _rewrite(outcome[1], local)
         if isinstance(result, dict):
-            result["ran_on"] = {
+            result["executed_on"] = {
                 "executor": "ray",
                 "node": {"id": reply["node_id"], "host": reply["node_ip"], "hostname": reply.get("hostname", "")},
                 "attempt": reply.get("attempt", 1),
