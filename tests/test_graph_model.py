@@ -38,15 +38,15 @@ def test_nodes_and_edges_are_the_onnx_graphs(entry: dict) -> None:
     model = load_model(sample(entry["file"]))
     graph = model.proto.graph
     data = onnx_graph(model)
-    ops = [n for n in data.nodes if n.kind == "op"]
+    ops = data.op_nodes()  # the main graph's (bodies of If/Loop/Scan nodes have their own tests)
     assert len(ops) == len(graph.node)
     assert [n.op_type for n in ops] == [n.op_type for n in graph.node]
     assert len({n.id for n in data.nodes}) == len(data.nodes)  # ids are unique
     index = {n.id: n.index for n in ops}
     op_edges = {(index[e.source], index[e.target], e.tensor) for e in data.edges if e.source in index and e.target in index}
     assert op_edges == _onnx_edges(graph)
-    inputs = [n for n in data.nodes if n.kind == "input"]
-    outputs = [n for n in data.nodes if n.kind == "output"]
+    inputs = [n for n in data.nodes if n.kind == "input" and not n.parent]
+    outputs = [n for n in data.nodes if n.kind == "output" and not n.parent]
     assert {n.name for n in outputs} == {vi.name for vi in graph.output}
     initializers = {t.name for t in graph.initializer}
     assert {n.name for n in inputs} == {vi.name for vi in graph.input if vi.name not in initializers}
@@ -75,7 +75,7 @@ def test_details_hold_shapes_dtypes_attributes_producers_and_consumers() -> None
     assert data.find("/layer2/layer2.0/Add") == add.id
 
 
-def test_an_if_node_is_one_node_with_its_branches_summarised(tmp_path: Path) -> None:
+def test_an_if_node_is_one_node_with_its_branches_summarised_and_carried(tmp_path: Path) -> None:
     then = helper.make_graph(
         [helper.make_node("Add", ["x", "x"], ["y_then"])], "then", [], [helper.make_tensor_value_info("y_then", TensorProto.FLOAT, [2])]
     )
@@ -101,6 +101,7 @@ def test_an_if_node_is_one_node_with_its_branches_summarised(tmp_path: Path) -> 
     assert sorted(branch.subgraphs) == ["else_branch: 1 nodes (Neg)", "then_branch: 1 nodes (Add)"]
     assert "x" in branch.details["reads from outside its subgraphs"]
     assert any("subgraphs" in note for note in data.notes)
+    assert {n.id for n in data.body_nodes("branch") if n.kind == "op"} == {"branch/then_branch/Add#0", "branch/else_branch/Neg#0"}
 
 
 @requires_rtx
@@ -425,3 +426,147 @@ def test_the_diff_of_a_fix_session_step(workspace) -> None:
     assert "decompose-contrib-ops" in data.title
     # The after model parses: the status overlay comes from the step's own diagnosis.
     assert step.after.parse_ok and data.overlay("status").values
+
+
+# ----------------------------------------------------------------------------- subgraph bodies
+
+
+def _loop_with_an_if_model(path: Path) -> Path:
+    """A Loop whose body holds an If (nested), reading ``w`` from the main graph (captured)."""
+    then = helper.make_graph([helper.make_node("Add", ["acc_in", "w"], ["t_out"], name="then_add")], "then", [],
+                             [helper.make_tensor_value_info("t_out", TensorProto.FLOAT, [2])])
+    other = helper.make_graph([helper.make_node("Sub", ["acc_in", "w"], ["e_out"], name="else_sub")], "else", [],
+                              [helper.make_tensor_value_info("e_out", TensorProto.FLOAT, [2])])
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"], name="keep_going"),
+            helper.make_node("Less", ["i", "half"], ["early"], name="early"),
+            helper.make_node("If", ["early"], ["acc_out"], name="pick", then_branch=then, else_branch=other),
+        ],
+        "loop_body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [2])],
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", ["x"], ["w"], name="weights"),
+            helper.make_node("Loop", ["n", "", "x"], ["y"], name="loop", body=body),
+        ],
+        "loop_model",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        initializer=[onnx.numpy_helper.from_array(np.array(4, np.int64), "n"), onnx.numpy_helper.from_array(np.array(2, np.int64), "half")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_an_if_nodes_branches_are_body_nodes_with_stable_ids_and_captured_edges() -> None:
+    model = load_model(sample("vad_like_scalar_sr.onnx"))
+    data = onnx_graph(model)
+    holder = next(n for n in data.op_nodes() if n.op_type == "If")
+    # The main graph is as before: its ops are the ONNX graph's nodes.
+    assert len(data.op_nodes()) == len(model.proto.graph.node)
+    branches = {a.name: a.g for a in model.proto.graph.node[holder.index].attribute}
+    for attr, body in branches.items():
+        ops = [n for n in data.body_nodes(holder.id, attr) if n.kind == "op"]
+        assert [n.op_type for n in ops] == [n.op_type for n in body.node]
+        assert all(n.id == f"{holder.id}/{attr}/{n.name}" for n in ops)  # named nodes keep their names
+        outputs = [n for n in data.body_nodes(holder.id, attr) if n.kind == "output"]
+        assert [n.name for n in outputs] == [vi.name for vi in body.output]
+        # The branch reads the main graph's "input": an edge from that graph input into the body.
+        pad = next(n for n in ops if n.op_type == "Pad")
+        assert any(e.source == "input:input" and e.target == pad.id and e.tensor == "input" for e in data.edges)
+        assert pad.id in data.tensors["input"].consumers
+        # Shapes inside the body come from shape inference.
+        conv = next(n for n in ops if n.op_type == "Conv")
+        assert data.tensors[conv.outputs[0]].shape is not None and conv.sublabel
+    # Same ids on every load (a selection or a search result stays valid).
+    assert [n.id for n in onnx_graph(load_model(sample("vad_like_scalar_sr.onnx"))).nodes] == [n.id for n in data.nodes]
+
+
+def test_nested_bodies_a_loop_holding_an_if_and_the_json_round_trip(tmp_path: Path) -> None:
+    data = onnx_graph(load_model(_loop_with_an_if_model(tmp_path / "loop.onnx")))
+    assert [n.id for n in data.op_nodes()] == ["weights", "loop"]
+    body = data.body_nodes("loop", "body")
+    assert {n.id for n in body} == {
+        "loop/body/input:i", "loop/body/input:cond_in", "loop/body/input:acc_in",
+        "loop/body/keep_going", "loop/body/early", "loop/body/pick",
+        "loop/body/output:cond_out", "loop/body/output:acc_out",
+    }
+    assert data.node("loop/body/input:i").kind == "input" and data.tensors["i"].kind == "subgraph input"
+    # The If inside the body holds its own bodies, one level down.
+    inner = data.body_nodes("loop/body/pick")
+    assert {n.id for n in inner if n.kind == "op"} == {"loop/body/pick/then_branch/then_add", "loop/body/pick/else_branch/else_sub"}
+    assert sorted(data.node("loop/body/pick").subgraphs) == ["else_branch: 1 nodes (Sub)", "then_branch: 1 nodes (Add)"]
+    edges = {(e.source, e.target, e.tensor) for e in data.edges}
+    # Captured tensors two levels deep: "w" from the main graph, "acc_in" from the loop body.
+    assert ("weights", "loop/body/pick/then_branch/then_add", "w") in edges
+    assert ("loop/body/input:acc_in", "loop/body/pick/else_branch/else_sub", "acc_in") in edges
+    assert ("loop/body/pick", "loop/body/output:acc_out", "acc_out") in edges
+    assert ("loop/body/input:i", "loop/body/early", "i") in edges
+    # Every edge's ends are nodes of the graph.
+    ids = {n.id for n in data.nodes}
+    assert all(e.source in ids and e.target in ids for e in data.edges)
+    again = GraphData.from_dict(json.loads(json.dumps(data.to_dict())))
+    assert again == data
+    wire = data.to_wire()
+    then_add = next(n for n in wire["nodes"] if n["id"] == "loop/body/pick/then_branch/then_add")
+    # The wire leaves out a body node's name (its id ends with it); the component cuts it back.
+    assert then_add["parent"] == "loop/body/pick" and then_add["attr"] == "then_branch" and "name" not in then_add
+    assert all("parent" not in n for n in wire["nodes"] if n["id"] in ("weights", "loop"))
+
+
+def test_a_scan_body_and_overlays_colour_body_nodes_that_have_values(tmp_path: Path) -> None:
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "row"], ["s_out"], name="accumulate"),
+         helper.make_node("Identity", ["s_out"], ["out_row"], name="emit")],
+        "scan_body",
+        [helper.make_tensor_value_info("s_in", TensorProto.FLOAT, [3]), helper.make_tensor_value_info("row", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("s_out", TensorProto.FLOAT, [3]), helper.make_tensor_value_info("out_row", TensorProto.FLOAT, [3])],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("Scan", ["init", "rows"], ["final", "all"], name="scan", num_scan_inputs=1, body=body)],
+        "scan_model",
+        [helper.make_tensor_value_info("init", TensorProto.FLOAT, [3]), helper.make_tensor_value_info("rows", TensorProto.FLOAT, [4, 3])],
+        [helper.make_tensor_value_info("final", TensorProto.FLOAT, [3]), helper.make_tensor_value_info("all", TensorProto.FLOAT, [4, 3])],
+    )
+    path = tmp_path / "scan.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    data = with_overlays(onnx_graph(load_model(path)))
+    acc = data.node("scan/body/accumulate")
+    assert acc.parent == "scan" and acc.attr == "body" and acc.inputs == ["s_in", "row"]
+    assert data.tensors["s_out"].shape == [3] and data.tensors["s_out"].producer == acc.id
+    # Operator kinds colour body nodes like any node; a timing that names a body node colours it.
+    assert data.overlay("operator").values[acc.id] == "elementwise / other"
+    timed = scale_overlay({acc.id: 2.0, "scan": 3.0}, "t", "time")
+    assert timed.colors[acc.id] != NO_VALUE
+    from workbench.graph_model import keep_overlay
+
+    kept = keep_overlay(data, ["accumulate"])
+    assert kept.values[acc.id] == "kept in higher precision"
+    assert "scan/body/emit" not in kept.values  # body nodes without a value stay uncoloured
+
+
+def test_the_real_silero_vad_opens_level_by_level() -> None:
+    path = Path(__file__).resolve().parents[1] / ".cache" / "real-models" / "silero_vad" / "silero_vad.onnx"
+    if not path.is_file():
+        pytest.skip("the real silero-vad model is not in .cache/real-models")
+    model = load_model(path)
+    data = onnx_graph(model)
+    assert len(data.op_nodes()) == len(model.proto.graph.node)
+    holder = data.node("If_0")
+    assert {n.attr for n in data.body_nodes("If_0")} == {"then_branch", "else_branch"}
+    # Three levels: If_0 > decoder/If_1 > rnn/If_4 > ...; each level's parent is a node of the one above.
+    deep = [n for n in data.body_nodes() if n.parent.count("/") >= 4]
+    assert deep
+    by_id = {n.id: n for n in data.nodes}
+    for n in data.body_nodes():
+        assert n.parent in by_id and n.id.startswith(f"{n.parent}/{n.attr}/")
+    lstm = [n for n in data.body_nodes() if n.op_type == "LSTM"]
+    assert lstm and all(n.parent != holder.id or n.attr for n in lstm)
+    # The wire stays within a small multiple of the main graph's count of nodes' bytes.
+    assert len(json.dumps(data.to_wire())) < 1_200_000

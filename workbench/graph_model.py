@@ -3,8 +3,11 @@
 Two graphs come out of this module:
 
 * :func:`onnx_graph` — the ONNX graph of a :class:`~workbench.model.LoadedModel`: one node
-  per ONNX node (``kind="op"``, subgraph-holding If/Loop/Scan nodes included, their bodies
-  summarised in ``subgraphs``), one per graph input and output (``kind="input"``/``"output"``),
+  per ONNX node (``kind="op"``), one per graph input and output (``kind="input"``/``"output"``),
+  and the bodies of If/Loop/Scan nodes (summarised in ``subgraphs``) as nodes of their own
+  with ``parent`` (the holder's id) and ``attr`` (``then_branch``, ``body``) set, ids
+  ``"<parent id>/<attr>/<node name or op#index>"``, nested bodies likewise; the component
+  draws them only once the holder is opened in place,
   one edge per (producer, consumer, tensor); every tensor with its dtype, shape, kind,
   producer and consumers; and, given a :class:`~workbench.diagnose.Diagnosis`, the errors,
   findings and fixes that concern each node (``notes``).
@@ -100,6 +103,10 @@ class GraphNode(JsonRecord):
     sublabel: str = ""
     #: In a diff graph: "added" | "removed" | "changed" | "renamed" ("" unchanged or no diff).
     mark: str = ""
+    #: A node of a subgraph body: the id of the If/Loop/Scan node that holds the body ("" in the
+    #: main graph) and the attribute the body is ("then_branch", "else_branch", "body").
+    parent: str = ""
+    attr: str = ""
 
 
 @dataclass
@@ -174,6 +181,9 @@ class GraphData(JsonRecord):
             slim = {k: v for k, v in n.items() if v not in ("", [], {}, None) or k == "id"}
             if slim.get("name") == slim["id"]:
                 del slim["name"]
+            elif "parent" in slim and slim["id"] == f"{slim['parent']}/{slim['attr']}/{slim.get('name')}":
+                # A body node's id ends with its name: the component cuts it back out.
+                del slim["name"]
             if slim.get("kind") == "op":
                 del slim["kind"]
             if "label" in slim and slim["label"] == slim.get("op_type"):
@@ -197,7 +207,15 @@ class GraphData(JsonRecord):
         raise KeyError(node_id)
 
     def op_nodes(self) -> list[GraphNode]:
-        return [n for n in self.nodes if n.kind in ("op", "layer")]
+        """The main graph's ops or layers (not the nodes of subgraph bodies: :meth:`body_nodes`)."""
+        return [n for n in self.nodes if n.kind in ("op", "layer") and not n.parent]
+
+    def body_nodes(self, parent: str | None = None, attr: str | None = None) -> list[GraphNode]:
+        """Nodes inside subgraph bodies (all of them, or those of one holder and attribute)."""
+        return [
+            n for n in self.nodes
+            if n.parent and (parent is None or n.parent == parent) and (attr is None or n.attr == attr)
+        ]
 
     def overlay(self, overlay_id: str) -> Overlay:
         for overlay in self.overlays:
@@ -227,6 +245,17 @@ class GraphData(JsonRecord):
 
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def _ids_by_name(graph: GraphData) -> dict[str, str]:
+    """Op node name -> id, body nodes included: results name the nodes of If/Loop/Scan bodies
+    too, and a main-graph node keeps its name when a body node has the same one."""
+    out: dict[str, str] = {}
+    for n in graph.nodes:
+        if n.kind == "op" and n.parent:
+            out.setdefault(n.name, n.id)
+    out.update({n.name: n.id for n in graph.nodes if n.kind == "op" and not n.parent})
+    return out
 
 
 # ----------------------------------------------------------------------------- the ONNX graph
@@ -321,6 +350,14 @@ def onnx_graph(
                       sublabel=_shape_text(t.shape), details={"dtype": t.dtype or "?"})
         )
     seen_edges: set[tuple[str, str, str]] = set()
+    inferred_nodes = list(inferred.node) if inferred is not None and len(inferred.node) == len(graph.node) else None
+
+    def outer_tensor(name: str) -> tuple[str, str | None]:
+        """A main-graph tensor as a body sees it: its key in ``tensors`` and its producer's id."""
+        tensor(name)
+        return name, ids[index.producer[name]] if name in index.producer else input_ids.get(name)
+
+    bodies = _Bodies(data, seen_edges)
     for i, node in enumerate(graph.node):
         node_id = ids[i]
         subgraphs, outer = _subgraph_summary(node)
@@ -355,6 +392,8 @@ def onnx_graph(
             if source is not None and (source, node_id, inp) not in seen_edges:
                 seen_edges.add((source, node_id, inp))
                 data.edges.append(GraphEdge(source=source, target=node_id, tensor=inp))
+        if subgraphs:
+            bodies.add(node_id, node, inferred_nodes[i] if inferred_nodes is not None else None, outer_tensor)
     for vi in graph.output:
         node_id = _free_id(f"output:{vi.name}", used_ids)
         t = tensor(vi.name)
@@ -369,12 +408,165 @@ def onnx_graph(
         if source is not None:
             data.edges.append(GraphEdge(source=source, target=node_id, tensor=vi.name))
     if any(n.subgraphs for n in data.nodes):
-        count = sum(1 for n in data.nodes if n.subgraphs)
-        data.notes.append(f"{count} node(s) hold subgraphs (If/Loop/Scan): shown as one node each, bodies summarised")
+        count = sum(1 for n in data.nodes if n.subgraphs and not n.parent)
+        data.notes.append(
+            f"{count} node(s) hold subgraphs (If/Loop/Scan), {bodies.count:,} body node(s): each holder is one box, "
+            "opened in place by a double-click or its details' button"
+        )
+        # A new key: the closed drawing has the captured tensors' edges a body-less one lacked.
+        data.key = _key(data.key, "bodies", str(bodies.count))
     if diagnosis is not None:
         add_diagnosis(data, diagnosis, index, ids)
         data.key = _key(data.key, diagnosis.content_hash, str(len(diagnosis.errors)), str(len(diagnosis.findings)))
     return data
+
+
+#: Shown for a body input or output in the tensors table ("kind").
+_BODY_INPUT = "subgraph input"
+_BODY_OUTPUT = "subgraph output"
+
+
+class _Bodies:
+    """The nodes of If/Loop/Scan bodies, added to a :class:`GraphData` after their holder.
+
+    Each body becomes its input nodes (``kind="input"``: Loop's iteration count, condition and
+    carried values, Scan's states and slices), its op nodes and its output nodes, all with
+    ``parent`` and ``attr`` set; ids are ``"<holder id>/<attr>/<node name or op#index>"`` (so
+    they are the same on every load and say where they are). A tensor a body reads from an
+    enclosing scope (captured) gets an edge from the node that makes it there. Shapes come from
+    the shape-inferred copy of the body when it has them, else from the body's own value_info.
+    """
+
+    def __init__(self, data: GraphData, seen_edges: set[tuple[str, str, str]]) -> None:
+        self.data = data
+        self.seen_edges = seen_edges
+        self.used = {n.id for n in data.nodes}
+        self.count = 0
+
+    def add(
+        self,
+        holder: str,
+        node: onnx.NodeProto,
+        inferred: onnx.NodeProto | None,
+        outer: Any,
+    ) -> None:
+        import onnx
+
+        inferred_attrs = {a.name: a for a in inferred.attribute} if inferred is not None else {}
+        for attr in node.attribute:
+            graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+            if attr.type not in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+                continue
+            twin = inferred_attrs.get(attr.name)
+            twins = ([twin.g] if twin.type == onnx.AttributeProto.GRAPH else list(twin.graphs)) if twin is not None else []
+            for k, body in enumerate(graphs):
+                label = attr.name if len(graphs) == 1 else f"{attr.name}[{k}]"
+                same = k < len(twins) and len(twins[k].node) == len(body.node)
+                self._body(holder, label, body, twins[k] if same else None, outer)
+
+    def _body(self, holder: str, attr: str, body: onnx.GraphProto, inferred: onnx.GraphProto | None, outer: Any) -> None:
+        from workbench.graph_index import _dtype, attribute_summary
+        from workbench.summary import tensor_info
+
+        data = self.data
+        prefix = f"{holder}/{attr}/"
+        infos: dict[str, Any] = {}
+        for described in (body, inferred) if inferred is not None else (body,):
+            for vi in [*described.input, *described.value_info, *described.output]:
+                info = tensor_info(vi)
+                if info.shape is not None or info.dtype is not None or vi.name not in infos:
+                    infos[vi.name] = info
+        initializers = {t.name: t for t in body.initializer}
+        #: Tensor name in this body -> (key in data.tensors, producer id or None).
+        local: dict[str, tuple[str, str | None]] = {}
+
+        def define(name: str, kind: str, producer: str | None) -> str:
+            # Names are unique across scopes in a valid model; a clash (two branches reusing a
+            # name) gets the body's prefix so neither tensor's record is overwritten.
+            key = name if name not in data.tensors else prefix + name
+            info = infos.get(name)
+            shape = info.shape if info is not None else None
+            dtype = info.dtype if info is not None else None
+            if name in initializers:
+                init = initializers[name]
+                dtype, shape = _dtype(init.data_type), [int(d) for d in init.dims]
+            data.tensors[key] = GraphTensor(name=key, dtype=dtype, shape=shape, kind=kind, producer=producer)
+            local[name] = (key, producer)
+            return key
+
+        def resolve(name: str) -> tuple[str, str | None]:
+            if name in local:
+                return local[name]
+            key, producer = outer(name)
+            return key, producer
+
+        for name in initializers:
+            define(name, "initializer", None)
+        for vi in body.input:
+            node_id = _free_id(prefix + "input:" + vi.name, self.used)
+            key = define(vi.name, _BODY_INPUT, node_id)
+            record = data.tensors[key]
+            data.nodes.append(GraphNode(id=node_id, label=vi.name, name=vi.name, kind="input", outputs=[key],
+                                        sublabel=_shape_text(record.shape), details={"dtype": record.dtype or "?"},
+                                        parent=holder, attr=attr))
+            # A body input is made by the holder (the loop's counter, a carried value), not by an edge.
+            data.tensors[key].producer = None
+            local[vi.name] = (key, node_id)
+        body_ids = []
+        seen: set[str] = set()
+        for i, sub in enumerate(body.node):
+            candidate = sub.name or f"{sub.op_type}#{i}"
+            if candidate in seen:
+                candidate = f"{candidate}#{i}"
+            seen.add(candidate)
+            body_ids.append(_free_id(prefix + candidate, self.used))
+        for i, sub in enumerate(body.node):
+            node_id = body_ids[i]
+            inputs = []
+            for inp in sub.input:
+                if not inp:
+                    inputs.append("")
+                    continue
+                key, source = resolve(inp)
+                inputs.append(key)
+                t = data.tensors.get(key)
+                if t is not None:
+                    t.consumers.append(node_id)
+                if source is not None and (source, node_id, key) not in self.seen_edges:
+                    self.seen_edges.add((source, node_id, key))
+                    data.edges.append(GraphEdge(source=source, target=node_id, tensor=key))
+            outputs = [define(o, "constant" if sub.op_type == "Constant" else "activation", node_id) if o else ""
+                       for o in sub.output]
+            gn = GraphNode(
+                id=node_id, label=sub.op_type, name=sub.name or node_id, kind="op", op_type=sub.op_type,
+                domain=sub.domain, index=i, inputs=inputs, outputs=outputs, attributes=attribute_summary(sub),
+                parent=holder, attr=attr,
+            )
+            first = next((o for o in outputs if o), None)
+            if first is not None:
+                gn.sublabel = _shape_text(data.tensors[first].shape)
+            data.nodes.append(gn)
+            self.count += 1
+            lines, captured = _subgraph_summary(sub)
+            if lines:
+                gn.subgraphs = lines
+                if captured:
+                    gn.details["reads from outside its subgraphs"] = ", ".join(captured[:12]) + (" …" if len(captured) > 12 else "")
+                twin = inferred.node[i] if inferred is not None else None
+                self.add(node_id, sub, twin, resolve)
+        for vi in body.output:
+            node_id = _free_id(prefix + "output:" + vi.name, self.used)
+            key, source = resolve(vi.name)
+            t = data.tensors.get(key)
+            if t is not None:
+                t.consumers.append(node_id)
+                if t.kind == "activation":
+                    t.kind = _BODY_OUTPUT
+            data.nodes.append(GraphNode(id=node_id, label=vi.name, name=vi.name, kind="output", inputs=[key],
+                                        sublabel=_shape_text(t.shape if t else None),
+                                        details={"dtype": (t.dtype if t else None) or "?"}, parent=holder, attr=attr))
+            if source is not None:
+                data.edges.append(GraphEdge(source=source, target=node_id, tensor=key))
 
 
 def _free_id(candidate: str, used: set[str]) -> str:
@@ -401,7 +593,8 @@ def _fix_titles(fix_ids: Iterable[str]) -> list[str]:
 def add_diagnosis(data: GraphData, diagnosis: Diagnosis, index: Any = None, ids: Sequence[str] | None = None) -> None:
     """Put the diagnosis' errors (by node), findings (by node or tensor) and their fixes on the nodes."""
     by_id = {n.id: n for n in data.nodes}
-    by_name = {n.name: n for n in data.nodes if n.kind == "op"}
+    by_name = {n.name: n for n in data.nodes if n.kind == "op" and n.parent}
+    by_name.update({n.name: n for n in data.nodes if n.kind == "op" and not n.parent})
 
     def find(name: str | None, position: int | None = None, op_type: str | None = None) -> GraphNode | None:
         if index is not None and ids is not None:
@@ -472,7 +665,8 @@ def engine_graph(
     if onnx is None and model is not None:
         onnx = onnx_graph(model)
     known = {n.name: n.id for n in onnx.nodes if n.kind == "op"} if onnx is not None else {}
-    order = [n.name for n in onnx.nodes if n.kind == "op"] if onnx is not None else []
+    # Name ranges run over the main graph's order (a body's nodes are not between two of its nodes).
+    order = [n.name for n in onnx.nodes if n.kind == "op" and not n.parent] if onnx is not None else []
     position = {name: i for i, name in enumerate(order)}
     data = GraphData(
         kind="engine",
@@ -738,8 +932,9 @@ def operator_overlay(graph: GraphData) -> Overlay:
 
 def status_overlay(graph: GraphData, diagnosis: Diagnosis) -> Overlay:
     """Parser status and capability: supported, unsupported, not reached, an error here."""
-    by_name = {n.name: n.id for n in graph.nodes if n.kind == "op"}
-    by_index = {n.index: n.id for n in graph.nodes if n.kind == "op"}
+    by_name = _ids_by_name(graph)
+    # Capability rows count the main graph's nodes: a body node's index is its place in its body.
+    by_index = {n.index: n.id for n in graph.nodes if n.kind == "op" and not n.parent}
     values: dict[str, str] = {}
     for support in diagnosis.capability or []:
         node_id = by_index.get(support.index) if support.index in by_index else by_name.get(support.name)
@@ -749,7 +944,8 @@ def status_overlay(graph: GraphData, diagnosis: Diagnosis) -> Overlay:
         if n.kind == "op" and any(note.severity == "error" for note in n.notes):
             values[n.id] = "error"
     for n in graph.nodes:
-        if n.kind == "op":
+        # Body nodes are coloured only when the diagnosis says something about them.
+        if n.kind == "op" and not n.parent:
             values.setdefault(n.id, "not diagnosed")
     backend = diagnosis.backend
     source = f"{backend.name} {backend.version}" if backend is not None else ""
@@ -776,7 +972,7 @@ def precision_overlay(values: Mapping[str, str], overlay_id: str, title: str, *,
 
 def build_precision_overlay(graph: GraphData, build: BuildResult, label: str | None = None) -> Overlay:
     """The precision of the engine layer each ONNX node ended up in, from one of our builds."""
-    by_name = {n.name: n.id for n in graph.nodes if n.kind == "op"}
+    by_name = _ids_by_name(graph)
     values: dict[str, str] = {}
     for layer in build.layers:
         for name in layer.onnx_nodes:
@@ -784,7 +980,7 @@ def build_precision_overlay(graph: GraphData, build: BuildResult, label: str | N
                 values.setdefault(by_name[name], layer.precision)
     backend = f"{build.backend.name} {build.backend.version}" if build.backend is not None else ""
     name = label or f"{build.precision.upper()} build" + (f" for {build.target}" if build.target else "")
-    uncovered = sum(1 for n in graph.nodes if n.kind == "op" and n.id not in values)
+    uncovered = sum(1 for n in graph.nodes if n.kind == "op" and not n.parent and n.id not in values)
     return precision_overlay(values, f"build:{build.cache_key or build.precision}", f"Engine precision: {name}",
                              source=backend,
                              note=f"{uncovered} node(s) named by no layer (folded or fused away)" if uncovered else "")
@@ -792,7 +988,7 @@ def build_precision_overlay(graph: GraphData, build: BuildResult, label: str | N
 
 def mapping_overlays(graph: GraphData, mapping: OnnxMapping, label: str, device: str = "") -> list[Overlay]:
     """Precision and time per ONNX node from an imported TensorRT export (``map_to_onnx``)."""
-    by_name = {n.name: n.id for n in graph.nodes if n.kind == "op"}
+    by_name = _ids_by_name(graph)
     source = f"TensorRT on {device or 'an unrecorded GPU'}, trtexec export"
     out = [
         precision_overlay({by_name[k]: v for k, v in mapping.node_precision.items() if k in by_name},
@@ -807,7 +1003,7 @@ def mapping_overlays(graph: GraphData, mapping: OnnxMapping, label: str, device:
 
 def profile_overlay(graph: GraphData, profile: Profile, label: str = "") -> Overlay:
     """Time per ONNX node from a profile: a fused row's time split equally among its ONNX nodes."""
-    by_name = {n.name: n.id for n in graph.nodes if n.kind == "op"}
+    by_name = _ids_by_name(graph)
     shares = profile.row_basis == "shares"
     row_value = {layer.name: (layer.share * 100 if shares else layer.ms) for layer in profile.layers}
     values: dict[str, float] = {}
@@ -838,7 +1034,7 @@ def profile_overlay(graph: GraphData, profile: Profile, label: str = "") -> Over
 
 def drift_overlays(graph: GraphData, comparison: Comparison) -> list[Overlay]:
     """FP32-vs-<precision> drift per node: the largest max |Δ| over the tensors it produces."""
-    by_name = {n.name: n.id for n in graph.nodes if n.kind == "op"}
+    by_name = _ids_by_name(graph)
     out = []
     for result in comparison.results:
         if not result.layerwise:
@@ -856,10 +1052,10 @@ def drift_overlays(graph: GraphData, comparison: Comparison) -> list[Overlay]:
 
 def keep_overlay(graph: GraphData, nodes: Iterable[str], title: str = "Kept in higher precision",
                  source: str = "") -> Overlay:
-    by_name = {n.name: n.id for n in graph.nodes if n.kind == "op"}
+    by_name = _ids_by_name(graph)
     kept = {by_name[n] for n in nodes if n in by_name}
     values = {n.id: ("kept in higher precision" if n.id in kept else "quantized / default")
-              for n in graph.nodes if n.kind == "op"}
+              for n in graph.nodes if n.kind == "op" and (not n.parent or n.id in kept)}
     return category_overlay(values, "keep", title,
                             {"kept in higher precision": "#1f77b4", "quantized / default": "#e6e6e6"},
                             source=source, value_label="kept")

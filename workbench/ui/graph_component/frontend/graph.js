@@ -129,6 +129,12 @@
     return { w: ws.join(" "), d: ds.join(" ") };
   }
 
+  // Open subgraphs: a box's padding around what it holds, the band its label takes above it,
+  // and the gap between two bodies of one node (then_branch | else_branch).
+  const BOX_PAD = 12;
+  const BOX_LABEL = 18;
+  const BOX_GAP = 24;
+
   const STYLE = [
     {
       selector: "node",
@@ -161,6 +167,18 @@
     { selector: "node.sel", style: { "border-width": 4, "border-color": "#0969da", "underlay-color": "#0969da", "underlay-opacity": 0.25, "underlay-padding": 6 } },
     { selector: "node.hit", style: { "underlay-color": "#f2cc0c", "underlay-opacity": 0.5, "underlay-padding": 5 } },
     { selector: "node.faded", style: { opacity: 0.28 } },
+    // A node holding subgraphs (If/Loop/Scan): closed, a double border; open, a compound box
+    // around its bodies (one dashed box per body, labelled with the attribute).
+    { selector: "node.holder", style: { "border-width": 3, "border-style": "double", "border-color": "#6639ba" } },
+    {
+      selector: "node.holder-open",
+      style: { "background-opacity": 0.18, "text-valign": "top", "text-halign": "center", "text-margin-y": -3, padding: BOX_PAD, "border-width": 2, "border-style": "solid", "border-color": "#6639ba", "corner-radius": 8, "font-weight": "bold" },
+    },
+    {
+      selector: "node.body-box",
+      style: { "background-color": "#ffffff", "background-opacity": 0.92, "border-width": 1, "border-style": "dashed", "border-color": "#8c959f", "text-valign": "top", "text-halign": "center", "text-margin-y": -2, padding: BOX_PAD, color: "#57606a", "font-size": 10, "corner-radius": 4 },
+    },
+    { selector: "node.holder-open.sel", style: { "border-width": 4, "border-color": "#0969da" } },
     {
       selector: "edge",
       style: {
@@ -194,9 +212,13 @@
     state.marked = null;
     const nodes = graph.nodes;
     const index = new Map();
+    state.open = new Set();
+    state.bodies = new Map(); // holder id -> [scope, ...]: its bodies, in order
+    state.scopeAttr = new Map(); // scope ("<holder>/<attr>") -> attr
+    const topOf = new Int32Array(nodes.length);
     nodes.forEach((n, i) => {
-      // GraphData.to_wire() leaves out the defaults.
-      if (n.name == null) n.name = n.id;
+      // GraphData.to_wire() leaves out the defaults (and a body node's name, which ends its id).
+      if (n.name == null) n.name = n.parent ? n.id.slice(n.parent.length + n.attr.length + 2) : n.id;
       if (n.kind == null) n.kind = "op";
       if (n.label == null) n.label = n.op_type || n.name;
       if (n.index == null) n.index = -1;
@@ -204,7 +226,18 @@
       state.byId.set(n.id, n);
       n.producers = [];
       n.consumers = [];
+      // Bodies follow their holder in the graph's node order (graph_model._Bodies).
+      const pi = n.parent ? index.get(n.parent) : undefined;
+      topOf[i] = pi === undefined ? i : topOf[pi];
+      if (n.parent) {
+        n.scope = n.parent + "/" + n.attr;
+        if (!state.bodies.has(n.parent)) state.bodies.set(n.parent, []);
+        const list = state.bodies.get(n.parent);
+        if (!list.includes(n.scope)) list.push(n.scope);
+        state.scopeAttr.set(n.scope, n.attr);
+      }
     });
+    state.topOf = topOf;
     const edges = [];
     for (const e of graph.edges) {
       const s = index.get(e.source);
@@ -218,14 +251,17 @@
     }
     state.index = index;
     state.edges = edges;
-    state.groups = findSections(nodes, edges);
+    // Sections are cut in the main graph: a body's edges count as its top-level holder's.
+    const topEdges = state.bodies.size ? edges.map(([s, t]) => [topOf[s], topOf[t]]).filter(([s, t]) => s !== t) : edges;
+    state.groups = findSections(nodes, topEdges);
     state.groupOf = new Map();
     state.groups.forEach((g) => g.members.forEach((m) => state.groupOf.set(m, g)));
     const collapse = nodes.length > COLLAPSE_AT;
     state.groups.forEach((g) => (g.collapsed = collapse && !g.keep));
     $("collapse-wrap").hidden = !state.groups.length;
     $("collapse").checked = collapse;
-    state.stats = { nodes: nodes.length, edges: edges.length, sections: state.groups.length };
+    const bodyNodes = nodes.filter((n) => n.parent).length;
+    state.stats = { nodes: nodes.length - bodyNodes, bodyNodes, holders: state.bodies.size, edges: edges.length, sections: state.groups.length };
     draw();
     state.stats.buildMs = Math.round(performance.now() - t0);
     // The diff's changes (added, removed, changed), in graph order, for the ◀ ▶ buttons.
@@ -274,7 +310,7 @@
     let current = [];
     let running = 0;
     const flush = () => {
-      const members = current.filter((v) => nodes[v].kind === "op");
+      const members = current.filter((v) => nodes[v].kind === "op" && !nodes[v].parent);
       if (members.length >= 3) {
         const keep = members.some((v) => nodes[v].mark || (nodes[v].notes || []).length);
         groups.push({ id: "section:" + groups.length, members: members.map((v) => nodes[v].id), keep, collapsed: false });
@@ -319,6 +355,120 @@
     return g.proxy;
   }
 
+  // The layout with subgraphs open: every open body laid out on its own (deepest first), its
+  // holder sized to hold its bodies side by side, then the main graph with those sizes, then
+  // each body moved into its holder's box. An edge is laid out in the innermost scope that
+  // holds both ends (an edge from outside into a body counts as one into the holder there);
+  // only edges between two nodes of one scope get bends, the rest are drawn straight.
+  function composeLayout(visible, edges, baseSizes, slot) {
+    const t0 = performance.now();
+    const m = visible.length;
+    const sizes = baseSizes.slice();
+    const scopeOf = visible.map((n) => (n.parent ? n.scope : ""));
+    const up = visible.map((n) => (n.parent ? slot.get(n.parent) : -1));
+    const depth = new Int32Array(m);
+    for (let i = 0; i < m; i++) depth[i] = up[i] >= 0 ? depth[up[i]] + 1 : 0;
+    const scopes = new Map(); // scope -> {items: [visible index], edges: [[a, b]], direct: [global k]}
+    const scopeOfItem = (s) => {
+      if (!scopes.has(s)) scopes.set(s, { items: [], edges: [], direct: [], depth: 0 });
+      return scopes.get(s);
+    };
+    scopeOfItem("");
+    const local = new Int32Array(m);
+    for (let i = 0; i < m; i++) {
+      const sc = scopeOfItem(scopeOf[i]);
+      local[i] = sc.items.length;
+      sc.items.push(i);
+      sc.depth = depth[i];
+    }
+    edges.forEach(([a, b], k) => {
+      let x = a;
+      let y = b;
+      while (depth[x] > depth[y]) x = up[x];
+      while (depth[y] > depth[x]) y = up[y];
+      while (scopeOf[x] !== scopeOf[y]) {
+        x = up[x];
+        y = up[y];
+      }
+      if (x === y) return;
+      const sc = scopes.get(scopeOf[x]);
+      sc.edges.push([local[x], local[y]]);
+      sc.direct.push(x === a && y === b ? k : -1);
+    });
+    const rel = new Map(); // scope -> {x, y, w, h, bends: [[k, pts]]}: positions from the box's top left
+    const order = Array.from(scopes.keys()).filter((s) => s).sort((p, q) => scopes.get(q).depth - scopes.get(p).depth);
+    let ranks = 0;
+    let crossings = 0;
+    const layScope = (s) => {
+      const sc = scopes.get(s);
+      const lay = window.GraphLayout.layout(sc.items.length, sc.edges, sc.items.map((i) => sizes[i]));
+      ranks = Math.max(ranks, lay.ranks || 0);
+      crossings += lay.crossings || 0;
+      let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+      sc.items.forEach((i, j) => {
+        x1 = Math.min(x1, lay.x[j] - sizes[i][0] / 2);
+        x2 = Math.max(x2, lay.x[j] + sizes[i][0] / 2);
+        y1 = Math.min(y1, lay.y[j] - sizes[i][1] / 2);
+        y2 = Math.max(y2, lay.y[j] + sizes[i][1] / 2);
+      });
+      return { lay, x1, y1, w: x2 - x1, h: y2 - y1 };
+    };
+    // Deepest first: a body's holders are sized before the body is laid out; each body then
+    // resizes its own holder (its bodies side by side, its label band above them).
+    for (const s of order) {
+      rel.set(s, layScope(s));
+      const holderId = s.slice(0, s.length - state.scopeAttr.get(s).length - 1);
+      const hi = slot.get(holderId);
+      if (hi === undefined) continue;
+      let w = 0;
+      let h = 0;
+      const list = state.bodies.get(holderId).filter((q) => rel.has(q));
+      for (const q of list) {
+        const r = rel.get(q);
+        w += r.w + 2 * BOX_PAD;
+        h = Math.max(h, r.h + 2 * BOX_PAD + BOX_LABEL);
+      }
+      sizes[hi] = [Math.round(Math.max(w + BOX_GAP * (list.length - 1), baseSizes[hi][0]) + 2 * BOX_PAD), Math.round(h + 2 * BOX_PAD + BOX_LABEL)];
+    }
+    const top = layScope("");
+    const x = new Float64Array(m);
+    const y = new Float64Array(m);
+    const bends = new Array(edges.length).fill(null);
+    const place = (s, ox, oy, r) => {
+      const sc = scopes.get(s);
+      sc.items.forEach((i, j) => {
+        x[i] = r.lay.x[j] - r.x1 + ox;
+        y[i] = r.lay.y[j] - r.y1 + oy;
+      });
+      sc.direct.forEach((k, e) => {
+        const pts = r.lay.bends[e];
+        if (k < 0 || !pts) return;
+        bends[k] = pts.map((v, p) => (p % 2 ? v - r.y1 + oy : v - r.x1 + ox));
+      });
+    };
+    place("", top.x1, top.y1, top);
+    const boxes = [];
+    // Outer scopes first: a holder's place is known before its bodies go into it.
+    for (const s of order.slice().reverse()) {
+      const holderId = s.slice(0, s.length - state.scopeAttr.get(s).length - 1);
+      const hi = slot.get(holderId);
+      if (hi === undefined) continue;
+      const list = state.bodies.get(holderId).filter((q) => rel.has(q));
+      const [W, H] = sizes[hi];
+      let left = x[hi] - W / 2 + BOX_PAD;
+      const boxTop = y[hi] - H / 2 + BOX_LABEL + BOX_PAD;
+      for (const q of list) {
+        const r = rel.get(q);
+        if (q === s) {
+          place(s, left + BOX_PAD, boxTop + BOX_LABEL + BOX_PAD, r);
+          boxes.push({ id: "body:" + s, holder: holderId, scope: s, label: state.scopeAttr.get(s), x1: left, y1: boxTop, x2: left + r.w + 2 * BOX_PAD, y2: boxTop + BOX_LABEL + r.h + 2 * BOX_PAD });
+        }
+        left += r.w + 2 * BOX_PAD + BOX_GAP;
+      }
+    }
+    return { x, y, bends, sizes, boxes, ms: performance.now() - t0, ranks: Math.max(ranks, top.lay.ranks || 0), crossings: crossings + (top.lay.crossings || 0) };
+  }
+
   function hashText(text) {
     let h = 5381;
     for (let i = 0; i < text.length; i++) h = ((h * 33) ^ text.charCodeAt(i)) >>> 0;
@@ -333,13 +483,26 @@
     const rep = new Array(all.length);
     const visible = [];
     const slot = new Map();
+    // A body node is drawn when its holder is drawn as itself and open; else it is part of
+    // whatever its holder is drawn as (the holder's box, or the holder's collapsed section).
+    const self = new Uint8Array(all.length);
+    let anyOpen = false;
     all.forEach((n, i) => {
+      if (n.parent) {
+        const pi = state.index.get(n.parent);
+        if (pi !== undefined && !(self[pi] && state.open.has(n.parent))) {
+          rep[i] = rep[pi];
+          return;
+        }
+        anyOpen = true;
+      }
       const g = state.groupOf.get(n.id);
       const id = g && g.collapsed ? g.id : n.id;
       if (!slot.has(id)) {
         slot.set(id, visible.length);
         visible.push(g && g.collapsed ? groupProxy(g) : n);
       }
+      self[i] = g && g.collapsed ? 0 : 1;
       rep[i] = slot.get(id);
     });
     for (const g of state.groups) if (g.proxy) g.proxy.producers = g.proxy.consumers = [];
@@ -358,9 +521,20 @@
       if (visible[a].kind === "group" && !visible[a].consumers.includes(visible[b].id)) visible[a].consumers.push(visible[b].id);
       if (visible[b].kind === "group" && !visible[b].producers.includes(visible[a].id)) visible[b].producers.push(visible[a].id);
     }
-    const sizes = visible.map(nodeSize);
+    let sizes = visible.map(nodeSize);
     const collapsedSig = state.groups.filter((g) => g.collapsed).map((g) => g.id).join(",");
-    const lay = cachedLayout(state.key + (collapsedSig ? ":" + hashText(collapsedSig) : ""), () => window.GraphLayout.layout(visible.length, edges, sizes));
+    let lay;
+    let boxes = [];
+    if (anyOpen) {
+      // Open subgraphs: each body laid out on its own, inside its holder's box (not cached:
+      // bodies are small, and which are open changes with every double-click).
+      const composed = composeLayout(visible, edges, sizes, slot);
+      lay = composed;
+      sizes = composed.sizes;
+      boxes = composed.boxes;
+    } else {
+      lay = cachedLayout(state.key + (collapsedSig ? ":" + hashText(collapsedSig) : ""), () => window.GraphLayout.layout(visible.length, edges, sizes));
+    }
     const tLayout = performance.now();
     // The drawing's extent from the layout (cytoscape's boundingBox() would measure every label).
     const bb = { x1: Infinity, y1: Infinity, x2: -Infinity, y2: -Infinity };
@@ -374,7 +548,7 @@
     bb.w = bb.x2 - bb.x1;
     bb.h = bb.y2 - bb.y1;
     state.bbox = bb;
-    state.layout = { x: lay.x, y: lay.y, visible, bends: lay.bends, sizes };
+    state.layout = { x: lay.x, y: lay.y, visible, bends: lay.bends, sizes, boxes };
     const elements = [];
     visible.forEach((n, i) => {
       const label = clip(n.label, 28);
@@ -386,13 +560,31 @@
       if (notes.some((x) => x.severity === "error")) classes.push("has-error");
       else if (notes.some((x) => x.severity === "warning")) classes.push("has-warning");
       if (n.mark) classes.push("mark-" + n.mark);
-      elements.push({
-        group: "nodes",
-        data: { id: n.id, text: sub ? label + "\n" + sub : label, w: sizes[i][0], h: sizes[i][1], color: "#d9d9d9", fg: "#1f2328" },
-        position: { x: lay.x[i], y: lay.y[i] },
-        classes: classes.join(" "),
-      });
+      const opened = state.bodies.has(n.id) && anyOpen && state.open.has(n.id);
+      if (state.bodies.has(n.id)) classes.push(opened ? "holder-open" : "holder");
+      const data = { id: n.id, text: sub ? label + "\n" + sub : label, w: sizes[i][0], h: sizes[i][1], color: "#d9d9d9", fg: "#1f2328" };
+      if (opened) data.text = `${n.op_type} ${clip(n.name, 40)}`;
+      if (n.parent) data.parent = "body:" + n.scope;
+      elements.push({ group: "nodes", data, position: { x: lay.x[i], y: lay.y[i] }, classes: classes.join(" ") });
     });
+    // The bodies' boxes: children of their holder, parents of their nodes.
+    const boxEls = new Map();
+    for (const b of boxes) {
+      const el = { group: "nodes", data: { id: b.id, parent: b.holder, text: b.label, color: "#ffffff", fg: "#57606a", w: 10, h: 10 }, classes: "body-box" };
+      const at = slot.get(b.holder);
+      if (!boxEls.has(at)) boxEls.set(at, []);
+      boxEls.get(at).push(el);
+    }
+    const withBoxes = (list) => {
+      if (!boxEls.size) return list;
+      // A parent is added before its children: each box right after its holder.
+      const out = [];
+      for (const el of list) {
+        out.push(el);
+        if (el.group === "nodes" && boxEls.has(slot.get(el.data.id))) out.push(...boxEls.get(slot.get(el.data.id)));
+      }
+      return out;
+    };
     edges.forEach(([s, t], k) => {
       const data = { id: "e" + k, source: visible[s].id, target: visible[t].id, tensor: edgeTensors[k] };
       let classes = "";
@@ -429,12 +621,15 @@
         for (; k < end; k++) chunkOf[order[k]] = count;
       }
       for (let k = 0; k < head; k++) chunkOf[order[k]] = 0;
+      // Open holders and their bodies come at once (a child needs its parent box drawn).
+      if (anyOpen) visible.forEach((n, i) => { if (n.parent || (state.open.has(n.id) && state.bodies.has(n.id))) chunkOf[i] = 0; });
       const buckets = Array.from({ length: count }, () => []);
       visible.forEach((_, i) => buckets[chunkOf[i]].push(elements[i]));
       edges.forEach(([a, b], k) => buckets[Math.max(chunkOf[a], chunkOf[b])].push(elements[visible.length + k]));
       first = buckets[0];
       chunks = buckets.slice(1);
     }
+    first = withBoxes(first);
     const tElements = performance.now();
     const big = visible.length > 700;
     const cy = cytoscape({
@@ -455,18 +650,30 @@
     });
     state.cy = cy;
     const tCy = performance.now();
-    cy.on("tap", "node", (ev) => select(ev.target.id(), { center: false, send: true }));
+    // Delegated handlers see the element tapped (ev.target), not the compounds around it: a
+    // double-click on a body node does not close the holder it is drawn in.
+    cy.on("tap", "node", (ev) => {
+      const id = ev.target.id();
+      // A tap on a body's box (around its nodes) is one on the node that holds the body.
+      const box = state.boxOf.get(id);
+      select(box ? box.holder : id, { center: false, send: true });
+    });
     cy.on("dbltap", "node.group", (ev) => expand(ev.target.id()));
+    cy.on("dbltap", "node.holder", (ev) => openBody(ev.target.id()));
+    cy.on("dbltap", "node.holder-open", (ev) => closeBody(ev.target.id()));
+    cy.on("dbltap", "node.body-box", (ev) => closeBody(state.boxOf.get(ev.target.id()).holder));
     cy.on("tap", (ev) => {
       if (ev.target === cy) clearSelection(true);
     });
     cy.on("mouseover", "node", (ev) => {
       const n = state.byId.get(ev.target.id()) || visible[slot.get(ev.target.id())];
-      if (n) setStatus(n.name + (n.op_type ? " · " + n.op_type : n.kind === "group" ? " · double-click to expand" : ""));
+      const hint = n && state.bodies.has(n.id) ? (ev.target.isParent() ? " · double-click to close its subgraphs" : " · double-click to open its subgraphs") : "";
+      if (n) setStatus(n.name + (n.op_type ? " · " + n.op_type : n.kind === "group" ? " · double-click to expand" : "") + hint);
     });
     cy.on("mouseout", "node", () => setStatus(state.statsText));
     cy.on("viewport", scheduleMinimap);
     state.visibleById = new Map(visible.map((n) => [n.id, n]));
+    state.boxOf = new Map(boxes.map((b) => [b.id, b]));
     const inEdges = visible.map(() => []);
     const outEdges = visible.map(() => []);
     edges.forEach(([a, b], k) => {
@@ -481,6 +688,8 @@
     const collapsed = state.groups.filter((g) => g.collapsed).length;
     Object.assign(state.stats, {
       drawnNodes: visible.length,
+      openBodies: anyOpen ? visible.filter((n) => state.open.has(n.id) && state.bodies.has(n.id)).length : 0,
+      drawnBodyNodes: anyOpen ? visible.filter((n) => n.parent).length : 0,
       drawnEdges: edges.length,
       collapsedGroups: collapsed,
       layoutMs: Math.round(tLayout - t0),
@@ -574,29 +783,94 @@
     redraw({ id: g.id, rendered });
   }
 
+  // Open a node's subgraphs in place (its box grows around them, and keeps its top left where
+  // it was on screen); closing puts the node back. Nested bodies open one level at a time and
+  // stay open inside a closed holder, for when it opens again.
+  function openBody(holderId, thenSelect) {
+    if (!state.bodies.has(holderId) || state.open.has(holderId)) return false;
+    const cy = state.cy;
+    const node = cy.getElementById(holderId);
+    const bb = node.nonempty() ? node.renderedBoundingBox() : null;
+    state.open.add(holderId);
+    redrawKeepingCorner(holderId, bb, thenSelect);
+    return true;
+  }
+
+  function closeBody(holderId) {
+    if (!state.open.has(holderId)) return false;
+    const cy = state.cy;
+    const node = cy.getElementById(holderId);
+    const bb = node.nonempty() ? node.renderedBoundingBox() : null;
+    state.open.delete(holderId);
+    redrawKeepingCorner(holderId, bb);
+    return true;
+  }
+
+  function redrawKeepingCorner(holderId, bb, thenSelect) {
+    const cy = state.cy;
+    const sizeOf = () => {
+      const i = state.layout.visible.findIndex((n) => n.id === holderId);
+      return i >= 0 ? state.layout.sizes[i] : [0, 0];
+    };
+    const before = sizeOf();
+    const centre = bb ? { x: (bb.x1 + bb.x2) / 2, y: (bb.y1 + bb.y2) / 2 } : { x: cy.width() / 2, y: cy.height() / 2 };
+    redraw({ id: holderId, rendered: centre });
+    // The holder's top left corner stays where it was on screen: the graph grows right and
+    // down from there, as a folder opens in a tree.
+    const after = sizeOf();
+    const zoom = state.cy.zoom();
+    state.cy.panBy({ x: ((after[0] - before[0]) / 2) * zoom, y: ((after[1] - before[1]) / 2) * zoom });
+    scheduleMinimap();
+    if (thenSelect) select(thenSelect, { center: true, send: false });
+  }
+
+  // Open what hides a node: the bodies around it (outermost first) and the collapsed section
+  // its top-level holder is in. True when something opened.
+  function reveal(id) {
+    let changed = false;
+    let n = state.byId.get(id);
+    while (n && n.parent) {
+      if (!state.open.has(n.parent)) {
+        state.open.add(n.parent);
+        changed = true;
+      }
+      n = state.byId.get(n.parent);
+    }
+    const g = n && state.groupOf.get(n.id);
+    if (g && g.collapsed) {
+      g.collapsed = false;
+      changed = true;
+    }
+    return changed;
+  }
+
   function redraw(anchor) {
     const selected = state.selected;
     draw(anchor);
     applyOverlay(state.overlayId);
     updateStatsText();
-    if (selected) {
-      const g = state.groupOf.get(selected);
-      const shown = g && g.collapsed ? g.id : selected;
-      select(shown, { center: false, send: false });
-    }
+    if (selected) select(shownId(selected), { center: false, send: false });
   }
 
   function updateStatsText() {
     const s = state.stats;
-    const drawn = s.drawnNodes !== s.nodes ? ` (${s.drawnNodes.toLocaleString()} drawn, ${s.collapsedGroups} sections collapsed)` : "";
-    state.statsText = `${s.nodes.toLocaleString()} nodes${drawn} · ${s.edges.toLocaleString()} edges · layout ${s.layoutMs} ms${s.layoutCached ? " (kept)" : ""}` + (s.drawMs != null ? ` · drawn in ${s.drawMs} ms` : "");
+    const drawn = s.drawnNodes !== s.nodes && s.collapsedGroups ? ` (${s.drawnNodes.toLocaleString()} drawn, ${s.collapsedGroups} sections collapsed)` : "";
+    const bodies = s.holders ? ` · ${s.holders} node(s) with subgraphs (${s.bodyNodes.toLocaleString()} body nodes, ${s.openBodies} open)` : "";
+    state.statsText = `${s.nodes.toLocaleString()} nodes${drawn}${bodies} · ${s.edges.toLocaleString()} edges · layout ${s.layoutMs} ms${s.layoutCached ? " (kept)" : ""}` + (s.drawMs != null ? ` · drawn in ${s.drawMs} ms` : "");
     setStatus(state.statsText);
   }
 
-  // A node id as drawn: itself, or the collapsed section that holds it.
+  // A node id as drawn: itself, the closed holder of the body it is in, or the collapsed
+  // section that holds it.
   function shownId(id) {
-    const g = state.groupOf && state.groupOf.get(id);
-    return g && g.collapsed ? g.id : id;
+    let n = state.byId && state.byId.get(id);
+    let shown = id;
+    while (n && n.parent) {
+      if (!state.open.has(n.parent)) shown = n.parent;
+      n = state.byId.get(n.parent);
+    }
+    const g = state.groupOf && state.groupOf.get(shown);
+    return g && g.collapsed ? g.id : shown;
   }
 
   function stepChange(delta) {
@@ -737,7 +1011,8 @@
       state.marked = keep;
       if (cy.nodes().length <= 800) {
         // Small graphs also fade what is off the path (on large ones the coloured edges say it).
-        const rest = cy.elements().difference(keep);
+        // Not the bodies' boxes and open holders: a compound's opacity would fade its nodes too.
+        const rest = cy.elements().difference(keep).not(":parent");
         rest.addClass("faded");
         state.marked = keep.union(rest);
       }
@@ -745,12 +1020,12 @@
   }
 
   function select(id, opts) {
-    const g = state.groupOf && state.groupOf.get(id);
-    if (g && g.collapsed) {
-      // A node inside a collapsed section: open the section in place, then select the node.
-      g.collapsed = false;
+    const hidden = state.byId && state.byId.has(id) ? shownId(id) : id;
+    if (hidden !== id && reveal(id)) {
+      // A node inside a collapsed section or a closed subgraph: open them in place (where the
+      // box that held it was on screen), then select the node.
       const cy0 = state.cy;
-      const box = cy0.getElementById(g.id);
+      const box = cy0.getElementById(hidden);
       const rendered = box.nonempty() ? box.renderedPosition() : { x: cy0.width() / 2, y: cy0.height() / 2 };
       draw({ id, rendered });
       applyOverlay(state.overlayId);
@@ -824,8 +1099,19 @@
     if (!n) return;
     const parts = [];
     parts.push(`<h3>${esc(n.name)}</h3>`);
-    const what = n.kind === "op" ? `<span class="op">${esc(n.op_type)}</span>${n.domain ? " · domain " + esc(n.domain) : ""}${n.index >= 0 ? " · node " + n.index : ""}` : n.kind === "layer" ? `<span class="op">${esc(n.op_type)}</span> · engine layer ${n.index}` : `<span class="op">graph ${esc(n.kind)}</span>`;
+    const what = n.kind === "op" ? `<span class="op">${esc(n.op_type)}</span>${n.domain ? " · domain " + esc(n.domain) : ""}${n.index >= 0 ? (n.parent ? " · node " + n.index + " of its body" : " · node " + n.index) : ""}` : n.parent ? `<span class="op">subgraph ${esc(n.kind)}</span>` : n.kind === "layer" ? `<span class="op">${esc(n.op_type)}</span> · engine layer ${n.index}` : `<span class="op">graph ${esc(n.kind)}</span>`;
     parts.push(`<div>${what}</div>`);
+    if (n.parent) {
+      // Where the node is: each enclosing subgraph, innermost first, as holder · attribute.
+      const chain = [];
+      for (let m = n; m && m.parent; m = state.byId.get(m.parent)) chain.push(`${link(m.parent)} · <b>${esc(m.attr)}</b>`);
+      parts.push(`<h5>Subgraph</h5><div class="body-of">in ${chain.join("<br/>in ")}</div><p><button type="button" data-close-body="${esc(n.parent)}">Close this subgraph</button></p>`);
+    }
+    if (state.bodies.has(n.id)) {
+      const scopes = state.bodies.get(n.id);
+      const open = state.open.has(n.id);
+      parts.push(`<p><button type="button" data-${open ? "close" : "open"}-body="${esc(n.id)}">${open ? "Close its subgraphs" : "Open its subgraphs in place"}</button> <span class="hint">(or double-click the node; ${scopes.map((q) => esc(state.scopeAttr.get(q))).join(", ")})</span></p>`);
+    }
     if (n.details && n.details.diff) {
       // The diff first: what happened to this node, and how it was paired.
       parts.push(`<div class="note diff ${esc(n.mark || "unchanged")}"><b>${esc(n.details.diff)}</b>` + (n.details["paired with"] ? `<div class="fixes">paired with ${esc(n.details["paired with"])}</div>` : "") + "</div>");
@@ -891,6 +1177,10 @@
     if (e) expand(e.getAttribute("data-expand"));
     const c = ev.target.closest("[data-collapse]");
     if (c) collapseGroup(c.getAttribute("data-collapse"));
+    const o = ev.target.closest("[data-open-body]");
+    if (o) openBody(o.getAttribute("data-open-body"));
+    const x = ev.target.closest("[data-close-body]");
+    if (x) closeBody(x.getAttribute("data-close-body"));
   });
 
   // ------------------------------------------------------------------ search ("Find node")
@@ -906,7 +1196,7 @@
     for (const n of state.graph.nodes) {
       const name = (n.name || "").toLowerCase();
       const id = n.id.toLowerCase();
-      const item = { id: n.id, text: n.name, what: n.op_type || n.kind };
+      const item = { id: n.id, text: n.name, what: (n.op_type || n.kind) + (n.parent ? " · in " + (state.byId.get(n.parent) || { name: n.parent }).name + " · " + n.attr : "") };
       if (name === q || id === q) exact.push(item);
       else if (name.startsWith(q)) starts.push(item);
       else if (name.includes(q) || (n.op_type || "").toLowerCase() === q) contains.push(item);
@@ -1032,7 +1322,7 @@
     // From the layout, not from cytoscape: a progressive drawing's overview is whole at once.
     const lay = state.layout;
     lay.visible.forEach((n, i) => {
-      const [nw, nh] = nodeSize(n);
+      const [nw, nh] = lay.sizes[i];
       const w = Math.max(1.5, nw * scale);
       const h = Math.max(1.5, nh * scale);
       ctx.fillStyle = state.shownColor ? state.shownColor(n.id) : "#d9d9d9";
@@ -1291,7 +1581,7 @@
       }
     }
   });
-  state.api = { expand, collapse: collapseGroup, select: (id) => select(id, { center: true, send: true }), toSVG, exportPNG };
+  state.api = { expand, collapse: collapseGroup, openBody, closeBody, select: (id) => select(id, { center: true, send: true }), toSVG, exportPNG };
   if (STATIC) {
     // A report: the overlay choice lives in the component (no Streamlit widgets around it).
     const pick = $("overlay-pick");
