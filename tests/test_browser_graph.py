@@ -404,3 +404,104 @@ def test_acting_from_a_selected_node_applies_its_fix_and_keeps_it_high(tmp_path:
         screenshot(page, "graph_node_actions")
         assert "Traceback" not in page.inner_text("body")
     assert [u for u in requests if not _local(u)] == []
+
+
+def test_subgraphs_open_in_place_nested_level_by_level_and_search_opens_them(tmp_path: Path) -> None:
+    """The real silero-vad-like sample's If opens in place: its two branches drawn inside the If
+    node's box, a body node's details, a search for a node in a closed body, closing back; and
+    a Loop whose body holds an If opens one level at a time."""
+    import json
+
+    from test_graph_model import _loop_with_an_if_model
+
+    from workbench.graph_model import graph_view_html, onnx_graph, with_overlays
+    from workbench.model import load_model
+    from workbench.samples import samples_dir
+
+    data = with_overlays(onnx_graph(load_model(samples_dir() / "vad_like_scalar_sr.onnx")))
+    nested = with_overlays(onnx_graph(load_model(_loop_with_an_if_model(tmp_path / "loop.onnx"))))
+    page_path = tmp_path / "bodies.html"
+    page_path.write_text("<!doctype html><html><body>" + graph_view_html(data, height=800)
+                         + graph_view_html(nested, height=600) + "</body></html>")
+    body_ops = {n.id for n in data.body_nodes() if n.kind == "op"}
+    drawn_js = """() => { const cy = window.__graph.cy;
+        return {ids: cy.nodes().map(n => n.id()), parents: cy.nodes(':parent').map(n => n.id()),
+                open: window.__graph.stats.openBodies,
+                inBox: cy.nodes().filter(n => n.isChild() && n.parent().id().startsWith('body:')).map(n => n.id())}; }"""
+    requests: list[str] = []
+    with browser_page(1400, 1600) as page:
+        frame = _offline_page(page, page_path, requests)
+        body = frame.locator("body")
+        closed = body.evaluate(drawn_js)
+        assert "/stft/If" in closed["ids"] and not (set(closed["ids"]) & body_ops) and closed["parents"] == []
+        # Double-click the If node: its box opens around both branches.
+        pos = body.evaluate("() => { const n = window.__graph.cy.getElementById('/stft/If'); return n.renderedPosition(); }")
+        frame.locator("#cy").dblclick(position={"x": pos["x"], "y": pos["y"]})
+        frame.locator("#status", has_text="1 open").wait_for(timeout=30_000)
+        opened = body.evaluate(drawn_js)
+        assert set(opened["parents"]) == {"/stft/If", "body:/stft/If/then_branch", "body:/stft/If/else_branch"}
+        assert body_ops <= set(opened["inBox"])  # every body node is drawn inside a body's box
+        geometry = body.evaluate(
+            """() => { const cy = window.__graph.cy; const box = cy.getElementById('/stft/If').boundingBox();
+                       const inside = cy.getElementById('body:/stft/If/then_branch').descendants().every(n => {
+                         const b = n.boundingBox(); return b.x1 >= box.x1 && b.x2 <= box.x2 && b.y1 >= box.y1 && b.y2 <= box.y2; });
+                       const pad = cy.getElementById('/stft/If/then_branch//stft_16k/padding/Pad');
+                       const log = cy.getElementById('/stft/If/then_branch//stft_16k/log/Log');
+                       const captured = cy.edges().filter(e => e.source().id() === 'input:input' && e.target().id() === pad.id()).length;
+                       return {inside, topDown: pad.position('y') < log.position('y'), captured,
+                               ioMarked: cy.getElementById('/stft/If/then_branch/output:/stft_16k/log/Log_output_0').hasClass('io')}; }"""
+        )
+        assert geometry == {"inside": True, "topDown": True, "captured": 1, "ioMarked": True}, geometry
+        # A click on a body node: its details say which subgraph it belongs to, with shapes.
+        conv = "/stft/If/then_branch//stft_16k/filterbank/Conv"
+        cpos = body.evaluate(
+            f"() => {{ const cy = window.__graph.cy; const n = cy.getElementById('{conv}'); cy.center(n); return n.renderedPosition(); }}"
+        )
+        frame.locator("#cy").click(position={"x": cpos["x"], "y": cpos["y"]})
+        details = frame.locator("#details")
+        details.locator("h3", has_text="/stft_16k/filterbank/Conv").wait_for(timeout=10_000)
+        text = details.inner_text()
+        assert "Conv" in text and "then_branch" in text and "/stft/If" in text and "batch" in text, text
+        assert "kernel_shape" in text and "[64]" in text, text
+        # Close it from the details' button: the If is one node again.
+        details.get_by_role("button", name="Close this subgraph").click()
+        frame.locator("#status", has_text="0 open").wait_for(timeout=30_000)
+        again = body.evaluate(drawn_js)
+        assert again["parents"] == [] and not (set(again["ids"]) & body_ops)
+        assert body.evaluate("() => window.__graph.selected") == "/stft/If"  # the selection falls back on its holder
+        # Find node from the closed state: the body opens and the node is selected and drawn.
+        box = frame.get_by_role("searchbox", name="Find node")
+        box.fill("/stft_8k/log/Log")
+        box.press("Enter")
+        details.locator("h3", has_text="/stft_8k/log/Log").wait_for(timeout=30_000)
+        found = body.evaluate(
+            "() => { const n = window.__graph.cy.getElementById('/stft/If/else_branch//stft_8k/log/Log'); return {drawn: n.nonempty(), sel: n.hasClass('sel'), box: n.nonempty() && n.parent().id()}; }"
+        )
+        assert found == {"drawn": True, "sel": True, "box": "body:/stft/If/else_branch"}, found
+        # Overlays colour body nodes that have values (operator kinds here): not the no-value grey.
+        colour = body.evaluate("() => window.__graph.cy.getElementById('/stft/If/else_branch//stft_8k/log/Log').data('color')")
+        assert colour == data.overlay("operator").colors["/stft/If/else_branch//stft_8k/log/Log"] != "#d9d9d9"
+        screenshot(page, "graph_subgraph_open")
+
+        # The nested model: the Loop opens, its If stays closed until opened itself.
+        second = page.frame_locator("iframe.trt-workbench-graph").nth(1)
+        second.locator('body[data-ready="1"]').wait_for(timeout=60_000)
+        nb = second.locator("body")
+        nb.evaluate("() => window.__graph.api.openBody('loop')")
+        level1 = nb.evaluate(drawn_js)
+        assert "loop/body/pick" in level1["ids"] and "loop/body/pick/then_branch/then_add" not in level1["ids"]
+        assert set(level1["parents"]) == {"loop", "body:loop/body"}
+        second.locator("#details").inner_text()  # nothing selected yet
+        nb.evaluate("() => window.__graph.api.select('loop/body/pick')")
+        second.locator("#details").get_by_role("button", name="Open its subgraphs in place").click()
+        second.locator("#status", has_text="2 open").wait_for(timeout=30_000)
+        level2 = nb.evaluate(drawn_js)
+        assert {"loop/body/pick/then_branch/then_add", "loop/body/pick/else_branch/else_sub"} <= set(level2["inBox"])
+        edges = nb.evaluate("() => window.__graph.cy.edges().map(e => [e.source().id(), e.target().id()])")
+        assert ["weights", "loop/body/pick/then_branch/then_add"] in edges  # captured from two levels up
+        # Closing the Loop hides both levels; its edges fall back on the Loop node.
+        nb.evaluate("() => window.__graph.api.closeBody('loop')")
+        closed_again = nb.evaluate(drawn_js)
+        assert closed_again["parents"] == [] and not any(i.startswith("loop/") for i in closed_again["ids"])
+        assert json.dumps(nb.evaluate("() => window.__graph.cy.edges().map(e => e.target().id())")).count('"loop"') >= 1
+    assert requests == []
