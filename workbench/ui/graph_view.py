@@ -144,8 +144,11 @@ def _node_actions(sess: Session, where: str, payload: dict[str, Any], value: dic
                                                      key=f"{where}_node_fix_{fix_id}_{node['id']}"):
                 _apply_for_node(sess, fix_id, name, diagnosis)
                 st.rerun(scope="app")
-        if cols[1].button("Extract as a minimal reproduction", key=f"{where}_node_extract_{node['id']}",
-                          help="cut this node out with the constant subgraphs that feed it (a model of its own)"):
+        if node.get("parent"):
+            # A node inside an If/Loop/Scan body cannot be cut out alone: its holder can.
+            cols[1].caption("Inside a subgraph: select the node that holds it to extract a reproduction.")
+        elif cols[1].button("Extract as a minimal reproduction", key=f"{where}_node_extract_{node['id']}",
+                            help="cut this node out with the constant subgraphs that feed it (a model of its own)"):
             _extract(sess, name, where)
     elif fix_ids:
         cols[0].caption("Diagnose the model (Diagnose & fix page) to apply its fixes from here.")
