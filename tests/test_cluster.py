@@ -243,7 +243,8 @@ def test_the_build_matrix_lands_in_the_workspace_and_a_rerun_submits_nothing(clu
     workspace = Workspace(tmp_path / "ws")
     seam.use_executor("ray")
     try:
-        first = build_matrix(model, configs, workspace=workspace, max_parallel=3)
+        heard: list[str] = []
+        first = build_matrix(model, configs, workspace=workspace, max_parallel=3, progress=lambda p: heard.append(p.stage))
         before = cluster.executor.submitted
         again = build_matrix(model, configs, workspace=workspace, max_parallel=3)
     finally:
@@ -253,6 +254,8 @@ def test_the_build_matrix_lands_in_the_workspace_and_a_rerun_submits_nothing(clu
         assert (tmp_path / "ws") in Path(result.engine_path or "").parents
     assert [(r.target, r.cached) for r in again] == [("sm80", True), ("sm86", True), ("sm89", True)]
     assert cluster.executor.submitted == before  # the rerun started no Ray task
+    # The cluster's own stages reach the matrix's progress while each build runs on a node.
+    assert "building (queued)" in heard and "building (running)" in heard, heard
 
 
 def test_ctrl_c_in_the_cli_cancels_the_ray_tasks_and_keeps_nothing(cluster: Cluster, tmp_path: Path) -> None:

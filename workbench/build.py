@@ -478,10 +478,16 @@ def _build_engine(
     files = {"model_path": file_artifact(built_model)}
     if calib_npz:
         files["calibration_npz"] = file_artifact(calib_npz)
+    def where(stage: str) -> None:
+        # A cluster says where the build is (queued, fetching inputs, running, ...): still "building".
+        if on_stage is not None and stage != "done":
+            on_stage(f"building ({stage})")
+
     raw = run_task(
         Task("build", "workbench.trt_worker:build_engine", kwargs, env=worker_environment(backend),
              timeout=timeout, artifacts=files, outputs=("engine_path",)),
         cancelled=cancelled,
+        on_stage=where,
     )
     return BuildOutcome.from_dict(raw)
 

@@ -235,9 +235,32 @@ def get_executor(name: str | None = None) -> Executor:
     return _INSTANCES[chosen]
 
 
-def run_task(task: Task, *, cancelled: Callable[[], bool] | None = None, executor: str | None = None) -> Any:
-    """Run a task on the chosen executor (the one call every caller makes)."""
-    return get_executor(executor).run(task, cancelled=cancelled)
+def run_task(
+    task: Task,
+    *,
+    cancelled: Callable[[], bool] | None = None,
+    executor: str | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> Any:
+    """Run a task on the chosen executor (the one call every caller makes).
+
+    ``on_stage`` hears where the task is when the executor can say ("queued", "fetching
+    inputs", "running", "sending results", "done" on a cluster); an executor that cannot
+    (the local pool: the task simply runs) says nothing.
+    """
+    chosen = get_executor(executor)
+    if on_stage is not None and _takes_on_stage(chosen):
+        return chosen.run(task, cancelled=cancelled, on_stage=on_stage)  # type: ignore[call-arg]
+    return chosen.run(task, cancelled=cancelled)
+
+
+def _takes_on_stage(executor: Executor) -> bool:
+    import inspect
+
+    try:
+        return "on_stage" in inspect.signature(executor.run).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def submit_many(

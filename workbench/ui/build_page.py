@@ -252,7 +252,8 @@ def _run(sess: Session, configs: list[BuildConfig], calibration: CalibrationData
             except queue.Empty:
                 clock.caption(f"Building… {time.monotonic() - started:.0f} s")
                 continue
-            bars[p.index].progress(fraction.get(p.stage, 0.5), text=f"{p.label}: {p.stage}")
+            # "building (running)" and the like, from a cluster, are still the building stage.
+            bars[p.index].progress(fraction.get(p.stage.split(" (")[0], 0.5), text=f"{p.label}: {p.stage}")
     except BaseException:
         cancel.set()
         raise
