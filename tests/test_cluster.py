@@ -254,8 +254,9 @@ def test_the_build_matrix_lands_in_the_workspace_and_a_rerun_submits_nothing(clu
         assert (tmp_path / "ws") in Path(result.engine_path or "").parents
     assert [(r.target, r.cached) for r in again] == [("sm80", True), ("sm86", True), ("sm89", True)]
     assert cluster.executor.submitted == before  # the rerun started no Ray task
-    # The cluster's own stages reach the matrix's progress while each build runs on a node.
-    assert "building (queued)" in heard and "building (running)" in heard, heard
+    # The cluster's own stages reach the matrix's progress while each build runs on a node
+    # (the later ones, "running" and "sending results", only when a poll sees them).
+    assert heard.count("building (queued)") == 3, heard
 
 
 def test_ctrl_c_in_the_cli_cancels_the_ray_tasks_and_keeps_nothing(cluster: Cluster, tmp_path: Path) -> None:
@@ -339,19 +340,28 @@ def test_a_build_whose_worker_dies_every_time_fails_with_the_reason_and_leaves_n
     from workbench.model import load_model
     from workbench.workspace import Workspace
 
-    workspace = Workspace(tmp_path / "ws")
-    stop = threading.Event()
-    killer: list[int] = []
-    thread = threading.Thread(target=lambda: killer.extend(_kill_during(cluster.marker, "ray::trt-workbench build", 2, stop)))
-    thread.start()
-    seam.use_executor("ray")
-    try:
-        result = build(load_model(sample("detector.onnx")), BuildConfig(precision="fp32", target="sm89",
-                                                                         backend="tensorrt-rtx"), workspace=workspace)
-    finally:
-        seam.use_executor(None)
-        stop.set()
-        thread.join()
+    # As above: a kill that comes after an attempt already answered is a miss (the build then
+    # succeeds); run again in a fresh workspace, up to three times, until both kills land.
+    for attempt in range(3):
+        workspace = Workspace(tmp_path / f"ws{attempt}")
+        stop = threading.Event()
+        killer: list[int] = []
+        thread = threading.Thread(
+            target=lambda killer=killer, stop=stop: killer.extend(
+                _kill_during(cluster.marker, "ray::trt-workbench build", 2, stop)
+            )
+        )
+        thread.start()
+        seam.use_executor("ray")
+        try:
+            result = build(load_model(sample("detector.onnx")), BuildConfig(precision="fp32", target="sm89",
+                                                                             backend="tensorrt-rtx"), workspace=workspace)
+        finally:
+            seam.use_executor(None)
+            stop.set()
+            thread.join()
+        if not result.ok:
+            break
     assert len(killer) == 2  # the first attempt and its one retry
     assert result.ok is False and "The Ray worker running the task was lost" in (result.error or "")
     engines = workspace.root / "engines"
