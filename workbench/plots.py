@@ -693,3 +693,23 @@ def study_point_rows(study: CalibrationStudy) -> list[dict[str, Any]]:
         }
         for p in study.points
     ]
+
+
+def labelled_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
+    """The per-precision table of the labelled-accuracy section."""
+    return [
+        {
+            "precision": r.precision,
+            "top-1": r.top1,
+            "top-5": r.top5,
+            "kept_top1": r.kept_top1,
+            "n": r.n,
+            "computed_by": r.computed_by,
+            "lost": r.regressions_total if r.available else None,
+            "gained": r.improvements if r.available else None,
+            "calibrator": r.calibrator,
+            "calibration samples": r.calibration_samples,
+            "note": r.note,
+        }
+        for r in evaluation.results
+    ]

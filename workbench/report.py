@@ -809,28 +809,8 @@ def _findings_table(findings: list[Any]) -> str:
     )
 
 
-def labelled_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
-    """The per-precision table of the labelled-accuracy section."""
-    return [
-        {
-            "precision": r.precision,
-            "top-1": r.top1,
-            "top-5": r.top5,
-            "kept_top1": r.kept_top1,
-            "n": r.n,
-            "computed_by": r.computed_by,
-            "lost": r.regressions_total if r.available else None,
-            "gained": r.improvements if r.available else None,
-            "calibrator": r.calibrator,
-            "calibration samples": r.calibration_samples,
-            "note": r.note,
-        }
-        for r in evaluation.results
-    ]
-
-
 def _labelled_html(bundle: ReportBundle, fig: Any) -> str:
-    from workbench.plots import calibration_study_figure, evaluation_figure, study_point_rows
+    from workbench.plots import calibration_study_figure, evaluation_figure, labelled_rows, study_point_rows
 
     parts = ["<h2 id=labelled>Accuracy on labelled data</h2>"]
     for e in bundle.evaluations:

@@ -32,6 +32,7 @@ from workbench.plots import (
     comparison_rows,
     drift_depth_figure,
     evaluation_figure,
+    labelled_rows,
     output_error_figure,
     per_class_change_figure,
     study_point_rows,
@@ -301,25 +302,34 @@ def _preprocessing_choice(bundled: dict[str, Path] | None) -> Any:
     return None if choice == _FITTED_PRE else choice
 
 
+def _sample_or_upload(
+    bundled_file: Path | None, label: str, widget_key: str, preprocessing: Any
+) -> tuple[Path | bytes, str, str] | None:
+    """The bundled file when it was chosen, else the user's upload: (source, name, content key);
+    None while nothing is uploaded. The key is what the loaded data is looked up by on a rerun."""
+    if bundled_file is not None:
+        return bundled_file, bundled_file.name, _digest("sample", str(bundled_file), preprocessing)
+    upload = st.file_uploader(label, type=["npz", "zip"], key=widget_key)
+    if upload is None:
+        return None
+    data = upload.getvalue()
+    return data, upload.name, _digest("upload", hashlib.sha256(data).hexdigest(), upload.name, preprocessing)
+
+
 def _load_labelled(sess: Session, state: LabelledState, bundled: dict[str, Path] | None, preprocessing: Any) -> None:
     assert sess.summary is not None
     options = ([_SAMPLE_DATA] if bundled else []) + [_UPLOAD_DATA]
     choice = st.radio("Labelled data", options, key=f"lab_source_{bool(bundled)}", horizontal=True)
-    source: Path | bytes
-    if choice == _SAMPLE_DATA and bundled:
-        source, name = bundled["eval"], bundled["eval"].name
-        key = _digest("sample", str(source), preprocessing)
-    else:
-        upload = st.file_uploader(
-            "A .npz of the model's inputs plus 'labels', or a .zip with one folder of images per class",
-            type=["npz", "zip"],
-            key="lab_upload",
-        )
-        if upload is None:
-            state.data, state.data_key, state.data_error = None, None, None
-            return
-        source, name = upload.getvalue(), upload.name
-        key = _digest("upload", hashlib.sha256(source).hexdigest(), name, preprocessing)
+    chosen = _sample_or_upload(
+        bundled["eval"] if choice == _SAMPLE_DATA and bundled else None,
+        "A .npz of the model's inputs plus 'labels', or a .zip with one folder of images per class",
+        "lab_upload",
+        preprocessing,
+    )
+    if chosen is None:
+        state.data, state.data_key, state.data_error = None, None, None
+        return
+    source, name, key = chosen
     if key != state.data_key:
         state.data_key, state.data, state.data_error = key, None, None
         try:
@@ -367,21 +377,16 @@ def _load_calibration(
             _digest("build", sess.calibration_key), sess.calibration, None,
         )
         return
-    source: Path | bytes
-    if choice == _SAMPLE_CAL and bundled:
-        source, name = bundled["calibration"], bundled["calibration"].name
-        key = _digest("sample", str(source), preprocessing)
-    else:
-        upload = st.file_uploader(
-            "Calibration data: a .npz keyed by input name (a 'labels' array is left out), or a .zip of images",
-            type=["npz", "zip"],
-            key="lab_calib_upload",
-        )
-        if upload is None:
-            state.calibration, state.calibration_key, state.calibration_error = None, None, None
-            return
-        source, name = upload.getvalue(), upload.name
-        key = _digest("upload", hashlib.sha256(source).hexdigest(), name, preprocessing)
+    chosen = _sample_or_upload(
+        bundled["calibration"] if choice == _SAMPLE_CAL and bundled else None,
+        "Calibration data: a .npz keyed by input name (a 'labels' array is left out), or a .zip of images",
+        "lab_calib_upload",
+        preprocessing,
+    )
+    if chosen is None:
+        state.calibration, state.calibration_key, state.calibration_error = None, None, None
+        return
+    source, name, key = chosen
     if key != state.calibration_key:
         state.calibration_key, state.calibration, state.calibration_error = key, None, None
         try:
@@ -391,24 +396,16 @@ def _load_calibration(
 
 
 def evaluation_rows(evaluation: Evaluation, calibration: str) -> list[dict[str, Any]]:
-    """The table of the section: one row per precision, with what computed it."""
+    """The table of the section: the report's per-precision rows, with the calibration named
+    as the page shows it (the data's label and the calibrator) instead of its two columns."""
     rows = []
-    for r in evaluation.results:
+    for r, row in zip(evaluation.results, labelled_rows(evaluation), strict=True):
         calibrated = PRECISION_INFO[r.precision].calibrated if r.precision in PRECISION_INFO else False
-        rows.append(
-            {
-                "precision": r.precision,
-                "top-1": r.top1,
-                "top-5": r.top5,
-                "kept_top1": r.kept_top1,
-                "n": r.n,
-                "computed_by": r.computed_by,
-                "lost": r.regressions_total if r.available else None,
-                "gained": r.improvements if r.available else None,
-                "calibration": (f"{calibration}, {r.calibrator}" if r.calibrator else calibration) if calibrated else "",
-                "note": r.note or "",
-            }
-        )
+        note = row.pop("note") or ""
+        row.pop("calibrator"), row.pop("calibration samples")
+        row["calibration"] = (f"{calibration}, {r.calibrator}" if r.calibrator else calibration) if calibrated else ""
+        row["note"] = note
+        rows.append(row)
     return rows
 
 

@@ -316,6 +316,17 @@ def _diff_table(where: str, payload: dict[str, Any]) -> None:
     pick_key = f"{where}_graph_pick"
     table_key = f"{where}_graph_diff_table_{payload['key']}"
 
+    picked = _row_picker(table_key, pick_key, rows)
+
+    st.caption(f"{len(rows):,} node(s) differ (click a row to find the node). {_rule_text()}")
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch", height=min(320, 38 + 35 * len(rows)),
+                     on_select=picked, selection_mode="single-row", key=table_key)
+
+
+def _row_picker(table_key: str, pick_key: str, rows: list[dict[str, Any]]) -> Any:
+    """The table's on_select callback: the clicked row's node becomes the graph's selection."""
+
     def picked() -> None:
         state = st.session_state.get(table_key)
         chosen = getattr(getattr(state, "selection", None), "rows", None)
@@ -324,10 +335,7 @@ def _diff_table(where: str, payload: dict[str, Any]) -> None:
         if chosen:
             st.session_state[pick_key] = rows[chosen[0]]["node"]
 
-    st.caption(f"{len(rows):,} node(s) differ (click a row to find the node). {_rule_text()}")
-    if rows:
-        st.dataframe(rows, hide_index=True, width="stretch", height=min(320, 38 + 35 * len(rows)),
-                     on_select=picked, selection_mode="single-row", key=table_key)
+    return picked
 
 
 def _selection(payload: dict[str, Any], value: dict[str, Any] | None, picked: str | None) -> str | None:
@@ -355,13 +363,7 @@ def _side_table(where: str, payload: dict[str, Any], overlay: dict[str, Any]) ->
     pick_key = f"{where}_graph_pick"
     table_key = f"{where}_graph_table_{overlay['id']}"
 
-    def picked() -> None:
-        state = st.session_state.get(table_key)
-        chosen = getattr(getattr(state, "selection", None), "rows", None)
-        if chosen is None and isinstance(state, dict):
-            chosen = state.get("selection", {}).get("rows")
-        if chosen:
-            st.session_state[pick_key] = rows[chosen[0]]["node"]
+    picked = _row_picker(table_key, pick_key, rows)
 
     st.caption(f"{overlay['title']}: {len(rows):,} nodes (click a column to sort, a row to find the node)")
     config: dict[str, Any] = {}
